@@ -1,0 +1,3 @@
+from .imports import import_submodules
+
+__all__ = ['import_submodules']
