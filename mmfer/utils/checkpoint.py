@@ -43,6 +43,25 @@ SAFE_GLOBALS = [HistoryBuffer] + _numpy_safe_globals()
 torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
 
+def _history_buffer_getstate(self) -> dict:
+    """Pickle a HistoryBuffer without its statistics methods.
+
+    mmengine's own ``__getstate__`` stores the class-level ``_statistics_methods`` dict, whose
+    values pickle as ``builtins.getattr(HistoryBuffer, 'min')``.  Allow-listing ``getattr``
+    for weights-only loading would let a crafted file reach any attribute of any allowed
+    object (e.g. ``ndarray.tofile`` to write files), so instead mmfer does not write them:
+    they are class-level defaults that every process re-registers (see below), and mmengine's
+    ``__setstate__`` already accepts a state without them.
+    """
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
+HistoryBuffer.__getstate__ = _history_buffer_getstate
+HistoryBuffer()._set_default_statistics()  # defaults exist before any buffer is unpickled
+
+
 def safe_torch_load(path: str, map_location='cpu'):
     """``torch.load`` with ``weights_only=True`` and mmfer's allow-list.
 
