@@ -1,0 +1,17 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _mmfer_scope():
+    """Every test builds under default_scope='mmfer' like the configs do."""
+    import mmfer  # noqa: F401
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmfer')
+    yield
