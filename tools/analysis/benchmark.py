@@ -1,0 +1,255 @@
+"""Inference latency / throughput and training-step throughput of one or more configs.
+
+    python tools/analysis/benchmark.py CONFIG [CONFIG ...] [--device cpu|cuda]
+        [--batch-size 1] [--train] [--train-batch-size 16] [--shape 224 | --shape H W]
+        [--warmup 5] [--iters 20] [--num-threads N] [--out result.json|result.md]
+
+For every config the model is built under ``default_scope='mmfer'`` (random weights) and fed
+random data in the format a dataloader produces (uint8 images + ``DataSample``s with random
+``gt_label``), which the model's own ``data_preprocessor`` normalises:
+
+- **params / GMACs**: parameters read by the inference forward and its MACs per image, as
+  ``get_flops.py`` counts them (``mmfer.utils.flops``);
+- **inference**: ``model.test_step(data)`` in eval mode under ``torch.no_grad`` (pre-processing
+  + ``predict``), ``--batch-size`` images per call; reported as latency per image (median and
+  90th percentile of the per-call time divided by the batch size, ms/img) and throughput
+  (batch size / median call time, img/s);
+- **training** (``--train``): one full optimizer step, ``model.train_step(data, optim_wrapper)``
+  with the optim_wrapper built from the config's ``optim_wrapper`` (so SAM's two passes, AMP,
+  gradient clipping are included); reported as samples/s (= batch / median step time).  A
+  model with a ``num_branches`` attribute > 1 (e.g. QCS) gets N×V×3×H×W training inputs; one
+  sample is then V images, and img/s = V × samples/s is reported too.
+
+Every measurement runs ``--warmup`` untimed iterations first; times are medians over
+``--iters`` iterations, with ``torch.cuda.synchronize`` around each timed call on CUDA.
+Several configs are measured in one run, side by side, with ratios to the first one.
+"""
+import argparse
+import gc
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+
+
+def parse_args(argv: Optional[List[str]] = None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark inference latency/throughput and training-step throughput of '
+                    'one or more configs on random data.')
+    parser.add_argument('configs', nargs='+', help='config file(s); ratios are to the first')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='images per inference call (default 1: latency)')
+    parser.add_argument('--train', action='store_true', help='also time training steps')
+    parser.add_argument('--train-batch-size', type=int, default=16,
+                        help='samples per training step (default 16)')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224],
+                        help='input size: one int (square) or H W. Default 224')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations (default 5)')
+    parser.add_argument('--iters', type=int, default=20, help='timed iterations (default 20)')
+    parser.add_argument('--num-threads', type=int, default=None,
+                        help='torch.set_num_threads (CPU intra-op threads)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random data')
+    parser.add_argument('--out', help='write results to a .json or .md file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override entries of every config')
+    args = parser.parse_args(argv)
+    if len(args.shape) == 1:
+        args.shape = [args.shape[0], args.shape[0]]
+    elif len(args.shape) != 2:
+        parser.error(f'--shape takes 1 or 2 integers (H [W]), got {args.shape}')
+    if args.iters < 1 or args.warmup < 0:
+        parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.out and not args.out.endswith(('.json', '.md')):
+        parser.error(f'--out must end with .json or .md, got {args.out}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda requested but torch.cuda.is_available() is False')
+    return args
+
+
+def num_classes_of(model) -> int:
+    """Number of classes of a classifier (``num_classes`` of the model, its head or its
+    data preprocessor)."""
+    for obj in (model, getattr(model, 'head', None), getattr(model, 'data_preprocessor', None)):
+        n = getattr(obj, 'num_classes', None) if obj is not None else None
+        if isinstance(n, int) and n > 0:
+            return n
+    raise AttributeError(f'{type(model).__name__}: cannot tell the number of classes (no '
+                         f'num_classes on the model, its head or its data_preprocessor)')
+
+
+def num_views_of(model) -> int:
+    """Views per training sample: the model's ``num_branches`` attribute, else 1."""
+    v = getattr(model, 'num_branches', 1)
+    return int(v) if v else 1
+
+
+def random_batch(model, batch_size: int, shape, num_views: int = 1, device='cpu',
+                 seed: int = 0) -> dict:
+    """A batch as a dataloader delivers it: ``inputs`` uint8 N×3×H×W (or N×V×3×H×W for
+    ``num_views`` > 1) and ``data_samples`` with random ``gt_label`` in [0, num_classes)."""
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(seed)
+    size = (batch_size, ) + ((num_views, ) if num_views > 1 else ()) + (3, ) + tuple(shape)
+    inputs = torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).to(device)
+    labels = torch.randint(0, num_classes_of(model), (batch_size, ), generator=gen)
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _timed(fn, warmup: int, iters: int, device: str) -> List[float]:
+    """Seconds per call of ``fn`` for ``iters`` calls after ``warmup`` untimed ones."""
+    cuda = device == 'cuda'
+    for _ in range(warmup):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def benchmark_inference(model, batch_size: int, shape, warmup: int, iters: int,
+                        device: str = 'cpu', seed: int = 0) -> dict:
+    """Latency (ms/img, median and p90) and throughput (img/s) of ``model.test_step``."""
+    data = random_batch(model, batch_size, shape, 1, device, seed)
+    model.eval()
+    with torch.no_grad():
+        times = _timed(lambda: model.test_step(data), warmup, iters, device)
+    per_img = np.array(times) / batch_size * 1e3
+    med = statistics.median(times)
+    return dict(batch_size=batch_size, iters=iters, warmup=warmup,
+                latency_ms_median=float(np.median(per_img)),
+                latency_ms_p90=float(np.percentile(per_img, 90)),
+                throughput_img_s=batch_size / med)
+
+
+def benchmark_train(model, optim_wrapper, batch_size: int, shape, warmup: int, iters: int,
+                    device: str = 'cpu', seed: int = 0) -> dict:
+    """Samples/s of full optimizer steps ``model.train_step(data, optim_wrapper)``."""
+    views = num_views_of(model)
+    data = random_batch(model, batch_size, shape, views, device, seed)
+    model.train()
+    times = _timed(lambda: model.train_step(data, optim_wrapper), warmup, iters, device)
+    med = statistics.median(times)
+    return dict(batch_size=batch_size, num_views=views, iters=iters, warmup=warmup,
+                step_ms_median=med * 1e3, step_ms_p90=float(np.percentile(times, 90)) * 1e3,
+                throughput_samples_s=batch_size / med,
+                throughput_img_s=batch_size * views / med)
+
+
+def benchmark_config(config: str, args) -> dict:
+    from mmengine.optim import build_optim_wrapper
+
+    from mmfer.utils.flops import build_model_from_cfg, count_model_flops, load_config
+    cfg = load_config(config, args.cfg_options)
+    model = build_model_from_cfg(cfg, args.device)
+    torch.manual_seed(args.seed)
+    # parameters read by the inference forward and its MACs per image (get_flops' numbers)
+    counted = count_model_flops(model, (3, ) + tuple(args.shape), device=args.device)
+    res = dict(config=config, model=type(model).__name__,
+               params=counted.params['inference'], params_model=counted.params['model'],
+               macs=counted.macs)
+    res['inference'] = benchmark_inference(model, args.batch_size, args.shape, args.warmup,
+                                           args.iters, args.device, args.seed)
+    if args.train:
+        if 'optim_wrapper' not in cfg:
+            raise KeyError(f'{config}: --train needs an `optim_wrapper` entry in the config')
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        res['train'] = benchmark_train(model, optim_wrapper, args.train_batch_size, args.shape,
+                                       args.warmup, args.iters, args.device, args.seed)
+    return res
+
+
+def add_ratios(results: List[dict]) -> None:
+    """Ratios of each config's throughput / latency to those of the first config."""
+    ref = results[0]
+    for r in results:
+        r['inference']['throughput_ratio'] = (r['inference']['throughput_img_s'] /
+                                              ref['inference']['throughput_img_s'])
+        r['inference']['latency_ratio'] = (r['inference']['latency_ms_median'] /
+                                           ref['inference']['latency_ms_median'])
+        if 'train' in r and 'train' in ref:
+            r['train']['throughput_ratio'] = (r['train']['throughput_samples_s'] /
+                                              ref['train']['throughput_samples_s'])
+
+
+def environment(args) -> dict:
+    env = dict(torch=torch.__version__, device=args.device, num_threads=torch.get_num_threads(),
+               cpu=platform.processor() or platform.machine(), shape=list(args.shape))
+    if args.device == 'cuda':
+        env['gpu'] = torch.cuda.get_device_name(0)
+    return env
+
+
+def to_markdown(results: List[dict], env: dict) -> str:
+    head = ['config', 'params', 'GMACs', 'ms/img (median)', 'ms/img (p90)', 'img/s', 'x first']
+    has_train = any('train' in r for r in results)
+    if has_train:
+        head += ['train samples/s', 'train img/s', 'x first (train)']
+    lines = [
+        f'device: {env["device"]} ({env.get("gpu", env["cpu"])}), torch {env["torch"]}, '
+        f'threads {env["num_threads"]}, input {env["shape"][0]}x{env["shape"][1]}, '
+        f'inference batch {results[0]["inference"]["batch_size"]}'
+        + (f', train batch {results[0]["train"]["batch_size"]}' if has_train else ''),
+        '',
+        '| ' + ' | '.join(head) + ' |',
+        '|' + '|'.join(['---'] + ['---:'] * (len(head) - 1)) + '|',
+    ]
+    for r in results:
+        i = r['inference']
+        cells = [r['config'], f'{r["params"]:,}', f'{r["macs"] / 1e9:.3f}', f'{i["latency_ms_median"]:.2f}',
+                 f'{i["latency_ms_p90"]:.2f}', f'{i["throughput_img_s"]:.1f}',
+                 f'{i["throughput_ratio"]:.2f}']
+        if has_train:
+            t = r.get('train')
+            cells += ([f'{t["throughput_samples_s"]:.1f}', f'{t["throughput_img_s"]:.1f}',
+                       f'{t["throughput_ratio"]:.2f}'] if t else ['-', '-', '-'])
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Run the tool; returns ``dict(environment=..., results=[...])``."""
+    args = parse_args(argv)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    results = []
+    for config in args.configs:
+        results.append(benchmark_config(config, args))
+        gc.collect()
+        if args.device == 'cuda':
+            torch.cuda.empty_cache()
+    add_ratios(results)
+    env = environment(args)
+    md = to_markdown(results, env)
+    print(md)
+    out = dict(environment=env, results=results)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            if args.out.endswith('.json'):
+                json.dump(out, f, indent=1)
+            else:
+                f.write(md + '\n')
+        print(f'wrote {args.out}')
+    return out
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
