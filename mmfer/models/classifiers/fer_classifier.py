@@ -78,6 +78,14 @@ class FERClassifier(BaseModel):
             return self.predict(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}"; use tensor, loss or predict')
 
+    def train_step(self, data, optim_wrapper):
+        """mmengine's ``train_step``, except that a SAM optimizer wrapper (two forward passes
+        per step) is driven by :func:`mmfer.engine.optimizers.sam.sam_train_step`."""
+        from mmfer.engine.optimizers.sam import SAMOptimWrapper, sam_train_step
+        if isinstance(optim_wrapper, SAMOptimWrapper):
+            return sam_train_step(self, data, optim_wrapper)
+        return super().train_step(data, optim_wrapper)
+
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
         return self.head.loss(self.extract_feat(inputs), data_samples)
 

@@ -1,0 +1,231 @@
+"""Sharpness-Aware Minimisation (SAM) as an mmengine optimizer wrapper (spec ``qcs.md`` §7).
+
+One SAM iteration on one batch (any base optimizer, e.g. Adam)::
+
+    1. L(w), backward → g
+    2. first_step:  ‖g‖ = global L2 norm over every parameter that has a gradient
+                    e = ρ·g / (‖g‖ + 1e-12)               (adaptive: e = ρ·w²·g / (‖|w|·g‖ + 1e-12))
+                    remember w; w ← w + e; zero the gradients
+    3. L(w + e) on the same batch, backward → g′
+    4. second_step: restore w; base optimizer step with g′; zero the gradients
+
+mmengine's ``BaseModel.train_step`` runs one forward and calls ``optim_wrapper.update_params``
+once, which cannot express step 3. The model therefore drives the two passes through
+:func:`sam_train_step` (``FERClassifier.train_step`` — and so every mmfer classifier — calls it
+whenever the wrapper is a :class:`SAMOptimWrapper`; under distributed training use the model
+wrapper ``SAMDistributedDataParallel``). Calling ``update_params`` on a SAM wrapper raises.
+
+What mmengine's ``OptimWrapper`` / ``AmpOptimWrapper`` already provide and is reused: gradient
+accumulation counters (``accumulative_counts``, ``scale_loss``, ``should_update``), gradient
+clipping (applied to g′ in ``step``), ``no_sync`` during accumulation, the AMP loss scaler and
+autocast. Added here:
+
+- gradient accumulation: the first-pass gradients of all micro-batches are accumulated, the
+  weights are perturbed once, then the second-pass gradients of the *same* (cached,
+  already pre-processed) micro-batches are accumulated before the step;
+- AMP (:class:`SAMAmpOptimWrapper`): ‖g‖ is computed from unscaled gradients; a non-finite
+  ‖g‖ skips the whole iteration (the loss scale is reduced as mmengine/PyTorch would), and a
+  non-finite g′ is skipped by the scaler's own check;
+- frozen parameters (``requires_grad=False``) and parameters without a gradient are neither
+  perturbed nor counted in ‖g‖.
+"""
+from contextlib import contextmanager, nullcontext
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.model.wrappers import MMDistributedDataParallel
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+from mmfer.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
+
+_HOW_TO_USE = ('SAM needs two forward passes per step: the model\'s train_step must call '
+               'mmfer.engine.optimizers.sam.sam_train_step (FERClassifier and its subclasses do); '
+               'under distributed training set model_wrapper_cfg=dict('
+               'type="SAMDistributedDataParallel") in the config')
+
+
+@OPTIM_WRAPPERS.register_module()
+class SAMOptimWrapper(OptimWrapper):
+    """SAM around any base optimizer (fp32). See the module docstring for the algorithm.
+
+    Args:
+        rho (float): neighbourhood radius ρ (official QCS/DCS: 0.05).
+        adaptive (bool): adaptive SAM, e = ρ·w²·g / (‖|w|·g‖ + 1e-12). Default False (official).
+        eps (float): the 1e-12 of the denominators.
+        **kwargs: ``optimizer``, ``accumulative_counts``, ``clip_grad`` ... of mmengine's
+            ``OptimWrapper`` (and ``loss_scale``, ``dtype`` for :class:`SAMAmpOptimWrapper`).
+    """
+
+    def __init__(self, rho: float = 0.05, adaptive: bool = False, eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        if rho < 0:
+            raise ValueError(f'SAMOptimWrapper: rho must be >= 0, got {rho}')
+        self.rho = float(rho)
+        self.adaptive = bool(adaptive)
+        self.eps = float(eps)
+        self._old_params: Dict[nn.Parameter, torch.Tensor] = {}
+        # (pre-processed micro-batch, loss factor) of the current accumulation window
+        self._sam_cache: List[Tuple[object, torch.Tensor]] = []
+
+    # ------------------------------------------------------------------------------------------
+    # AMP hooks (identity for fp32)
+    def _inv_scale(self) -> float:
+        return 1.0
+
+    def _scaled_backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def _autocast(self):
+        return nullcontext()
+
+    def _skip_step(self) -> None:
+        print_log('SAMOptimWrapper: non-finite gradient norm in the first pass; the step of '
+                  'this iteration is skipped', logger='current', level=30)
+
+    # ------------------------------------------------------------------------------------------
+    def update_params(self, *args, **kwargs) -> None:
+        raise RuntimeError(f'{type(self).__name__}.update_params cannot run SAM. {_HOW_TO_USE}')
+
+    def sam_params(self) -> List[nn.Parameter]:
+        """Parameters of the optimizer that require and have a gradient."""
+        return [p for group in self.optimizer.param_groups for p in group['params']
+                if p.requires_grad and p.grad is not None]
+
+    @torch.no_grad()
+    def grad_norm(self, params: Optional[List[nn.Parameter]] = None) -> torch.Tensor:
+        """‖g‖ (or ‖|w|·g‖ when adaptive) over ``params``, from unscaled gradients."""
+        params = self.sam_params() if params is None else params
+        if not params:
+            raise RuntimeError('SAMOptimWrapper: no parameter has a gradient; did the first '
+                               'backward run?')
+        inv = self._inv_scale()
+        norms = [((p.abs() * p.grad) if self.adaptive else p.grad).float().norm(2) * inv
+                 for p in params]
+        return torch.stack([n.to(norms[0].device) for n in norms]).norm(2)
+
+    @torch.no_grad()
+    def first_step(self) -> bool:
+        """Perturb w ← w + e and zero the gradients; False (nothing changed) if ‖g‖ is not finite."""
+        params = self.sam_params()
+        norm = self.grad_norm(params)
+        if not torch.isfinite(norm):
+            return False
+        scale = self.rho / (norm + self.eps) * self._inv_scale()
+        for p in params:
+            e = p.grad * scale.to(p.grad.device, p.grad.dtype)
+            if self.adaptive:
+                e = e * p.square()
+            self._old_params[p] = p.detach().clone()
+            p.add_(e)
+        self.zero_grad()
+        return True
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """w ← the weights remembered by :meth:`first_step`."""
+        for p, old in self._old_params.items():
+            p.copy_(old)
+        self._old_params.clear()
+
+    def second_step(self, **step_kwargs) -> None:
+        """Restore w, step the base optimizer with the second-pass gradients, zero them."""
+        self.restore()
+        self.step(**step_kwargs)
+        self.zero_grad()
+
+    # ------------------------------------------------------------------------------------------
+    def first_backward(self, loss: torch.Tensor, data) -> None:
+        """Backward of one first-pass micro-batch (counted for accumulation); cache its data."""
+        # 1/k of this micro-batch (mmengine's scale_loss has no side effect)
+        factor = self.scale_loss(torch.ones((), device=loss.device))
+        self.backward(self.scale_loss(loss))
+        self._sam_cache.append((data, factor))
+
+    @contextmanager
+    def second_pass_context(self, model: nn.Module, sync: bool):
+        """autocast (AMP) and, except for the last micro-batch, DDP ``no_sync``."""
+        ctx = model.no_sync() if (not sync and hasattr(model, 'no_sync')) else nullcontext()
+        with ctx, self._autocast():
+            yield
+
+    def sam_update(self, model: nn.Module) -> None:
+        """Perturb, run the second pass over the cached micro-batches, restore and step."""
+        module = model.module if is_model_wrapper(model) else model
+        cache, self._sam_cache = self._sam_cache, []
+        if not self.first_step():
+            self._skip_step()
+            self.zero_grad()
+            return
+        for i, (data, factor) in enumerate(cache):
+            with self.second_pass_context(model, sync=i == len(cache) - 1):
+                losses = model._run_forward(data, mode='loss')
+            loss, _ = module.parse_losses(losses)
+            self._scaled_backward(loss * factor)
+        self.second_step()
+
+
+@OPTIM_WRAPPERS.register_module()
+class SAMAmpOptimWrapper(SAMOptimWrapper, AmpOptimWrapper):
+    """:class:`SAMOptimWrapper` with mmengine's AMP (loss scaler + autocast).
+
+    The first-pass gradients stay scaled; ‖g‖ and e use them times 1/scale. A non-finite ‖g‖
+    skips the iteration: the scaler records the overflow, skips the optimizer step and lowers
+    the scale (``unscale_`` → ``step`` → ``update``). The second pass goes through
+    ``AmpOptimWrapper.step`` (unscale, optional clipping, inf check, update).
+    """
+
+    def _inv_scale(self) -> float:
+        return 1.0 / float(self.loss_scaler.get_scale()) if self.loss_scaler.is_enabled() \
+            else 1.0
+
+    def _scaled_backward(self, loss: torch.Tensor) -> None:
+        self.loss_scaler.scale(loss).backward()
+
+    def _autocast(self):
+        from mmengine.runner.amp import autocast
+        return autocast(dtype=self.cast_dtype)
+
+    def _skip_step(self) -> None:
+        if not self.loss_scaler.is_enabled():
+            return super()._skip_step()
+        # let the scaler see the overflow so that it skips the step and backs off its scale
+        self.loss_scaler.unscale_(self.optimizer)
+        self.loss_scaler.step(self.optimizer)
+        self.loss_scaler.update(self._scale_update_param)
+        print_log('SAMAmpOptimWrapper: non-finite gradients in the first pass; step skipped, '
+                  f'loss scale now {self.loss_scaler.get_scale()}', logger='current', level=20)
+
+
+def sam_train_step(model: nn.Module, data, optim_wrapper: SAMOptimWrapper) -> Dict[str, torch.Tensor]:
+    """``train_step`` for SAM: first pass (counted, accumulated), then — when the accumulation
+    window is complete — perturbation, second pass over the same micro-batches, step.
+
+    Works for a plain model (``BaseModel``) and for an mmengine model wrapper (DDP). Returns the
+    log variables of the first pass, L(w).
+    """
+    if not isinstance(optim_wrapper, SAMOptimWrapper):
+        raise TypeError(f'sam_train_step needs a SAMOptimWrapper, got {type(optim_wrapper)}')
+    module = model.module if is_model_wrapper(model) else model
+    with optim_wrapper.optim_context(model):
+        data = module.data_preprocessor(data, True)
+        losses = model._run_forward(data, mode='loss')
+    loss, log_vars = module.parse_losses(losses)
+    optim_wrapper.first_backward(loss, data)
+    if optim_wrapper.should_update():
+        optim_wrapper.sam_update(model)
+    return log_vars
+
+
+@MODEL_WRAPPERS.register_module()
+class SAMDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper whose ``train_step`` runs :func:`sam_train_step` when the optimizer
+    wrapper is a :class:`SAMOptimWrapper` (mmengine's DDP ``train_step`` bypasses the model's).
+    Both passes synchronise gradients, so every rank computes the same e and the same step."""
+
+    def train_step(self, data, optim_wrapper):
+        if isinstance(optim_wrapper, SAMOptimWrapper):
+            return sam_train_step(self, data, optim_wrapper)
+        return super().train_step(data, optim_wrapper)
