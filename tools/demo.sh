@@ -11,6 +11,8 @@ CONFIG=configs/baseline/r18_synthfer.py
 NUM_TRAIN=${NUM_TRAIN:-8000}
 NUM_TEST=${NUM_TEST:-2000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# extra `--cfg-options` for training and testing (the tests use them for a tiny run)
+read -r -a EXTRA <<< "${DEMO_CFG_OPTIONS:-}"
 
 start=$(date +%s)
 if [ ! -f "$DATA/EmoLabel/list_patition_label.txt" ]; then
@@ -19,10 +21,10 @@ if [ ! -f "$DATA/EmoLabel/list_patition_label.txt" ]; then
     --num-train "$NUM_TRAIN" --num-test "$NUM_TEST" --size 100 --seed 0
 fi
 echo "[demo] training $CONFIG"
-"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK" --cfg-options "train_dataloader.dataset.data_root=$DATA" "val_dataloader.dataset.data_root=$DATA" "test_dataloader.dataset.data_root=$DATA"
+"$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK" --cfg-options "train_dataloader.dataset.data_root=$DATA" "val_dataloader.dataset.data_root=$DATA" "test_dataloader.dataset.data_root=$DATA" "${EXTRA[@]}"
 CKPT=$(cat "$WORK/last_checkpoint")
 echo "[demo] testing the last checkpoint $CKPT"
-"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" --out "$WORK/test/predictions.pkl" --cfg-options "test_dataloader.dataset.data_root=$DATA"
+"$PYTHON" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" --out "$WORK/test/predictions.pkl" --cfg-options "test_dataloader.dataset.data_root=$DATA" "${EXTRA[@]}"
 LOGDIR=$(ls -d "$WORK"/2*/ | sort | tail -n 1)
 "$PYTHON" tools/analysis/analyze_logs.py plot_curve "$LOGDIR/vis_data/scalars.json" --out "$WORK/curves.png"
 cp "$WORK/test/confusion_matrix.png" "$WORK/confusion_matrix.png"
