@@ -38,8 +38,8 @@ IR_STAGE_UNITS = {
     100: (3, 13, 30, 3),
     152: (3, 8, 36, 3),
 }
-#: output channels per stage
-IR_STAGE_CHANNELS = (64, 128, 256, 512)
+#: output channels per stage multiplier of ``base_channels`` (64, 128, 256, 512 for IR-50)
+IR_STAGE_WIDTHS = (1, 2, 4, 8)
 
 
 class Flatten(nn.Module):
@@ -104,6 +104,10 @@ class IResNet(BaseBackbone):
             a 7×7 stage-4 map, i.e. a 112 input). Its N×512 output is appended to the returned
             tuple after the selected stage outputs. Default False.
         output_dropout (float): dropout of the output layer (face.evoLVe's ``Dropout()``, 0.5).
+        base_channels (int): width of the input layer and stage 1; stage s has
+            ``base_channels · 2^(s-1)`` channels. 64 (default) is the published network and the
+            only width the pretrained weights fit; smaller values are for tiny CPU experiments
+            and tests (e.g. 16 → 1/16 of the parameters and MACs).
         pretrained (str, optional): an IR checkpoint (``ir50.pth`` layout A or B, an mmfer
             conversion, or a QCS/POSTER checkpoint whose ``ir_back.*`` entries hold the trunk)
             loaded *strictly* at :meth:`init_weights` through
@@ -123,6 +127,7 @@ class IResNet(BaseBackbone):
                  resize_mode: str = 'nearest',
                  with_output_layer: bool = False,
                  output_dropout: float = 0.5,
+                 base_channels: int = 64,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -150,23 +155,32 @@ class IResNet(BaseBackbone):
         self.with_output_layer = with_output_layer
         self.pretrained = pretrained
         self.stage_units = IR_STAGE_UNITS[depth][:num_stages]
+        self.base_channels = base_channels
+        self.stage_channels = tuple(base_channels * w for w in IR_STAGE_WIDTHS[:num_stages])
 
         self.input_layer = nn.Sequential(
-            nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
-        in_ch = 64
-        for s, (n_units, out_ch) in enumerate(zip(self.stage_units, IR_STAGE_CHANNELS)):
+            nn.Conv2d(3, base_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(base_channels),
+            nn.PReLU(base_channels))
+        in_ch = base_channels
+        for s, (n_units, out_ch) in enumerate(zip(self.stage_units, self.stage_channels)):
             units = [BottleneckIR(in_ch, out_ch, 2)]
             units += [BottleneckIR(out_ch, out_ch, 1) for _ in range(n_units - 1)]
             self.add_module(f'body{s + 1}', nn.Sequential(*units))
             in_ch = out_ch
         if with_output_layer:
+            c4 = self.stage_channels[-1]
             self.output_layer = nn.Sequential(
-                nn.BatchNorm2d(512), nn.Dropout(output_dropout), Flatten(),
-                nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512))
+                nn.BatchNorm2d(c4), nn.Dropout(output_dropout), Flatten(),
+                nn.Linear(c4 * 7 * 7, 512), nn.BatchNorm1d(512))
 
     @property
     def stage_names(self) -> Tuple[str, ...]:
         return tuple(f'body{s + 1}' for s in range(self.num_stages))
+
+    def train(self, mode: bool = True):
+        # mmpretrain's BaseBackbone.train returns None; keep nn.Module's chaining contract
+        super().train(mode)
+        return self
 
     def init_weights(self):
         super().init_weights()
