@@ -1,0 +1,356 @@
+"""Released QCS / DCS checkpoints (birdwcp/QCS) → mmfer, loaded without running pickled code.
+
+qcs.md §11.2. A released file is ``torch.save`` of a dict::
+
+    epoch       int
+    state_dict  nn.DataParallel weights, every key prefixed 'module.'
+                (QCS 429 entries, DCS 426, DCS AffectNet-8 428)
+    best_acc    0-d tensor (possibly CUDA → mapped to CPU)
+    optimizer   SAM state dict (per-parameter 'old_p' copies)
+    recorder, recorder_m   instances of classes of the training script's __main__
+                           (they hold numpy arrays)
+
+**Loading** (:func:`restricted_torch_load`): ``torch.load(weights_only=False)`` with a pickle
+module whose ``Unpickler.find_class`` resolves only
+
+- torch's tensor/parameter rebuild functions (storages are resolved by torch itself),
+- ``collections.OrderedDict``,
+- numpy's array / scalar / dtype reconstruction and ``_codecs.encode`` (how protocol 2 stores
+  the array bytes) — data only; the recorders hold arrays,
+- ``__main__.<Name>`` → a fresh inert stub class that records the pickled state and runs nothing;
+
+every other global raises ``pickle.UnpicklingError`` (e.g. ``posix.system``, ``builtins.eval``),
+so a payload never executes. mmengine's weights-only loader cannot read these files because of
+the ``__main__`` classes, hence this second restricted path.
+
+**Mapping** (:func:`qcs_to_mmfer`), names of the base network (``POSTERBase`` neck, ``IResNet``
+backbone, ``FERClsHead`` head)::
+
+    ir_back.{input_layer,body1..3}.*       → backbone.*          (ir50 converter, layout A/B)
+    conv{1,2,3}.*                          → neck.reduce{1,2,3}.*
+    embed_q.{0,1}.* | embed_1.{0,1}.*      → neck.embed1.{0,1}.*
+    embed_k.0.*     | embed_2.0.*          → neck.embed2.0.*
+    embed_v.proj.*  | embed_3.proj.*       → neck.embed3.0.*
+    VIT_base.{cls_token,pos_embed,blocks.i.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2},norm}
+                                           → neck.vit.*
+    VIT_base.se_block.linear{1,2}.*        → neck.vit.se.fc{1,2}.*
+    VIT_base.head.linear.*                 → head.fc.*
+
+Declared drops (inference checkpoint): ``ir_back.output_layer.*``; the dead ViT submodules
+``patch_embed.*``, ``CON1.*``, ``IRLinear1.*``, ``IRLinear2.*``, ``eca_block.*`` and
+``blocks.i.conv.*``; and the training-only ``VIT_cross.*``, ``cross_attention_{1,2,3}.*``,
+``fusion.*``. Any other key is an error. The result has 340 entries (295 without
+``num_batches_tracked``) and loads strictly into ``configs/_base_/models/poster_base_ir50.py``.
+
+With ``training=True`` the training-only modules are kept under the names of
+``QCSClassifier`` (qcs.md §11.2 suggestion): ``cross_attention_{l}.`` → ``cross_necks.{l-1}.``,
+``VIT_cross.`` → ``cross_vit.`` (``se_block.linear{1,2}`` → ``se.fc{1,2}``) and
+``VIT_cross.head.linear.`` → ``cross_head.fc.``; ``fusion.*`` (an unused bilinear classifier) is
+still dropped.
+"""
+import importlib
+import os.path as osp
+import pickle
+import re
+import types
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from mmfer.utils.checkpoint import extract_state_dict, strip_prefix
+from mmfer.utils.converters.ir50 import convert_ir50
+
+# ---------------------------------------------------------------------------------------------
+# restricted unpickling
+
+_TORCH_REBUILD = {
+    ('torch._utils', '_rebuild_tensor'),
+    ('torch._utils', '_rebuild_tensor_v2'),
+    ('torch._utils', '_rebuild_parameter'),
+    ('torch._utils', '_rebuild_parameter_with_state'),
+    ('torch._utils', '_rebuild_qtensor'),
+}
+_NUMPY_DATA = {
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy.core.numeric', '_frombuffer'),
+    ('numpy._core.numeric', '_frombuffer'),
+    # protocol 2 (torch.save's default) has no bytes opcode: numpy's array bytes are pickled as
+    # _codecs.encode(latin-1 text, 'latin1') — a pure text→bytes conversion
+    ('_codecs', 'encode'),
+}
+
+
+class MainStub:
+    """Inert stand-in for a ``__main__`` class of a training script (e.g. ``RecorderMeter``).
+
+    Construction ignores its arguments; ``__setstate__`` only stores the pickled state in
+    ``_pickled_state``. No method of the original class exists, so nothing of it can run.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.__dict__['_pickled_args'] = args
+        return obj
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.__dict__['_pickled_state'] = state
+
+    def __repr__(self):
+        return f'<inert stub of __main__.{type(self).__name__}>'
+
+
+def _numpy_dtype_class(module: str, name: str):
+    # numpy ≥ 1.25 pickles dtypes through their classes in numpy.dtypes (e.g. Float32DType)
+    if module == 'numpy.dtypes' and name.endswith('DType'):
+        dtypes = getattr(np, 'dtypes', None)
+        if dtypes is not None and hasattr(dtypes, name):
+            return getattr(dtypes, name)
+    return None
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` whose ``find_class`` allows only data reconstruction (see module doc).
+
+    torch wraps this class (to resolve ``*Storage`` names and persistent ids); every other global
+    reaches :meth:`find_class` here.
+    """
+
+    def find_class(self, module: str, name: str):
+        if module == '__main__':
+            stubs = self.__dict__.setdefault('_main_stubs', {})
+            if name not in stubs:
+                stubs[name] = type(name, (MainStub, ), {'__module__': __name__,
+                                                        '__qualname__': f'MainStub[{name}]'})
+            return stubs[name]
+        if (module, name) == ('collections', 'OrderedDict'):
+            return OrderedDict
+        if (module, name) in _TORCH_REBUILD or (module, name) in _NUMPY_DATA:
+            return getattr(importlib.import_module(module), name)
+        dtype_cls = _numpy_dtype_class(module, name)
+        if dtype_cls is not None:
+            return dtype_cls
+        raise pickle.UnpicklingError(
+            f'refused to unpickle global {module}.{name}: mmfer reads QCS/DCS checkpoints with a '
+            'restricted unpickler that allows only tensor/array reconstruction, OrderedDict and '
+            'inert stand-ins for __main__ classes. The file is either not a released QCS/DCS '
+            'checkpoint or contains code; it was not executed.')
+
+
+#: the ``pickle_module`` handed to ``torch.load``
+restricted_pickle = types.ModuleType('mmfer_restricted_pickle')
+restricted_pickle.Unpickler = RestrictedUnpickler
+restricted_pickle.UnpicklingError = pickle.UnpicklingError
+
+
+def _restricted_load(file, **kwargs):
+    return RestrictedUnpickler(file, **kwargs).load()
+
+
+restricted_pickle.load = _restricted_load
+restricted_pickle.__name__ = 'mmfer_restricted_pickle'
+
+
+def restricted_torch_load(path: str, map_location='cpu'):
+    """Load a QCS/DCS training checkpoint without executing pickled code (see module doc).
+
+    Raises:
+        FileNotFoundError: no such file.
+        pickle.UnpicklingError: the file needs a global outside the allow-list.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'QCS/DCS checkpoint not found: {path}')
+    return torch.load(path, map_location=map_location, pickle_module=restricted_pickle,
+                      weights_only=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# key mapping
+
+_W = r'(weight|bias)'
+_VIT_SAME = re.compile(r'^(cls_token|pos_embed|norm\.' + _W + r'|blocks\.\d+\.(norm1|attn\.qkv|'
+                       r'attn\.proj|norm2|mlp\.fc1|mlp\.fc2)\.' + _W + r')$')
+_VIT_SE = re.compile(r'^se_block\.linear([12])\.' + _W + r'$')
+_VIT_HEAD = re.compile(r'^head\.linear\.' + _W + r'$')
+_VIT_DEAD = re.compile(r'^(patch_embed\.|CON1\.|IRLinear1\.|IRLinear2\.|eca_block\.|'
+                       r'blocks\.\d+\.conv\.)')
+_NECK = [
+    (re.compile(r'^conv([123])\.' + _W + r'$'), r'neck.reduce\1.\2'),
+    (re.compile(r'^embed_(?:q|1)\.([01])\.' + _W + r'$'), r'neck.embed1.\1.\2'),
+    (re.compile(r'^embed_(?:k|2)\.0\.' + _W + r'$'), r'neck.embed2.0.\1'),
+    (re.compile(r'^embed_(?:v|3)\.proj\.' + _W + r'$'), r'neck.embed3.0.\1'),
+]
+_CSA = re.compile(r'^cross_attention_([123])\.(.+)$')
+_CSA_KEYS = re.compile(r'^(theta|(norm1|norm2|proj|mlp\.fc1|mlp\.fc2)\.' + _W + r')$')
+
+#: declared drops of an inference conversion, as (pattern, description)
+INFERENCE_DROPS = (
+    'ir_back.output_layer.* (IR-50 face-recognition embedding, never called)',
+    'VIT_*.{patch_embed,CON1,IRLinear1,IRLinear2,eca_block,blocks.i.conv}.* (dead ViT '
+    'submodules)',
+    'VIT_cross.* (training-only cross classifier)',
+    'cross_attention_{1,2,3}.* (training-only CSA modules)',
+    'fusion.* (unused bilinear-pooling classifier)',
+)
+
+
+def _map_vit(rest: str, vit_prefix: str, head_prefix: str) -> Optional[str]:
+    """Name inside an official ``VisionTransformer`` → mmfer name, None for a dead submodule."""
+    if _VIT_SAME.match(rest):
+        return vit_prefix + rest
+    m = _VIT_SE.match(rest)
+    if m:
+        return f'{vit_prefix}se.fc{m.group(1)}.{m.group(2)}'
+    m = _VIT_HEAD.match(rest)
+    if m:
+        return head_prefix + m.group(1)
+    if _VIT_DEAD.match(rest):
+        return None
+    raise KeyError(rest)
+
+
+def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
+                 source: str = 'checkpoint') -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+    """Map an official QCS/DCS state dict to mmfer names (see module doc).
+
+    Args:
+        state_dict: the file's ``state_dict`` (``module.`` prefix allowed).
+        training: keep the cross modules (``cross_necks.*``, ``cross_vit.*``, ``cross_head.*``)
+            for a ``QCSClassifier`` training checkpoint; default False (inference: base network).
+        source: file name for error messages.
+
+    Returns:
+        ``(mapped, info)``; ``info`` has ``entries_in``, ``entries_out``, ``dropped``
+        (description → count), ``ir_layout`` and ``method`` ('QCS' if CSA θ present, else 'DCS').
+
+    Raises:
+        KeyError: a key that is neither mapped nor a declared drop (all such keys listed).
+    """
+    sd = strip_prefix(OrderedDict(state_dict))
+    out = OrderedDict()
+    dropped: Dict[str, int] = OrderedDict()
+    unknown = []
+    ir = OrderedDict()
+
+    def drop(desc):
+        dropped[desc] = dropped.get(desc, 0) + 1
+
+    for k, v in sd.items():
+        if k.startswith('ir_back.'):
+            ir[k[len('ir_back.'):]] = v
+            continue
+        new = None
+        for pat, repl in _NECK:
+            if pat.match(k):
+                new = pat.sub(repl, k)
+                break
+        if new is not None:
+            out[new] = v
+            continue
+        try:
+            if k.startswith('VIT_base.'):
+                new = _map_vit(k[len('VIT_base.'):], 'neck.vit.', 'head.fc.')
+                if new is None:
+                    drop(INFERENCE_DROPS[1])
+                else:
+                    out[new] = v
+                continue
+            if k.startswith('VIT_cross.'):
+                new = _map_vit(k[len('VIT_cross.'):], 'cross_vit.', 'cross_head.fc.')
+                if new is None:
+                    drop(INFERENCE_DROPS[1])
+                elif training:
+                    out[new] = v
+                else:
+                    drop(INFERENCE_DROPS[2])
+                continue
+        except KeyError:
+            unknown.append(k)
+            continue
+        m = _CSA.match(k)
+        if m and _CSA_KEYS.match(m.group(2)):
+            if training:
+                out[f'cross_necks.{int(m.group(1)) - 1}.{m.group(2)}'] = v
+            else:
+                drop(INFERENCE_DROPS[3])
+            continue
+        if k.startswith('fusion.'):
+            drop(INFERENCE_DROPS[4])
+            continue
+        unknown.append(k)
+    if unknown:
+        raise KeyError(f'{source}: {len(unknown)} keys are neither QCS/DCS model keys nor declared '
+                       f'drops: {unknown[:20]}. Fix: pass a released birdwcp/QCS checkpoint '
+                       '(its state_dict), not a POSTER++ or other model.')
+    if not ir:
+        raise KeyError(f'{source}: no ir_back.* (IR-50) keys found; not a QCS/DCS checkpoint')
+    ir_sd, ir_info = convert_ir50(ir, depth=50, num_stages=3, with_output_layer=False)
+    for desc, n in ir_info['dropped'].items():
+        dropped[INFERENCE_DROPS[0] if desc.startswith('output_layer') else 'ir_back.' + desc] = n
+    mapped = OrderedDict(('backbone.' + k, v) for k, v in ir_sd.items())
+    mapped.update(out)
+    info = dict(entries_in=len(sd), entries_out=len(mapped), dropped=dict(dropped),
+                ir_layout=ir_info['layout'],
+                method='QCS' if any(k.endswith('.theta') for k in sd) else 'DCS',
+                num_classes=int(sd['VIT_base.head.linear.weight'].shape[0])
+                if 'VIT_base.head.linear.weight' in sd else None)
+    return mapped, info
+
+
+def convert_qcs_checkpoint(checkpoint: dict, training: bool = False,
+                           source: str = 'checkpoint') -> dict:
+    """Convert a loaded QCS/DCS file into ``dict(state_dict=..., meta=...)``.
+
+    ``meta.converted_from`` records the file, method, entries, declared drops and the file's
+    ``epoch`` / ``best_acc`` (as a float). Optimizer state and recorders are not carried over.
+    """
+    sd, info = qcs_to_mmfer(extract_state_dict(checkpoint), training=training, source=source)
+    extra = {}
+    if isinstance(checkpoint, dict):
+        if isinstance(checkpoint.get('epoch'), int):
+            extra['epoch'] = checkpoint['epoch']
+        if isinstance(checkpoint.get('best_acc'), (torch.Tensor, float, int)):
+            extra['best_acc'] = float(checkpoint['best_acc'])
+        extra['not_converted'] = sorted(k for k in checkpoint if k != 'state_dict')
+    meta = dict(converted_from=dict(source=f'birdwcp/QCS {info["method"]} checkpoint',
+                                    file=source, training=training, **info, **extra))
+    return dict(state_dict=sd, meta=meta)
+
+
+def build_inference_model(num_classes: int = 7) -> torch.nn.Module:
+    """The mmfer base network of ``configs/_base_/models/poster_base_ir50.py`` (no weights)."""
+    import copy
+
+    from mmengine.config import Config
+
+    import mmfer  # noqa: F401  (registers the plugins)
+    from mmfer.registry import MODELS
+    cfg_path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__))))), 'configs', '_base_', 'models', 'poster_base_ir50.py')
+    if osp.isfile(cfg_path):
+        model_cfg = copy.deepcopy(Config.fromfile(cfg_path).model)
+    else:  # installed without the configs folder: the same model, stated here
+        model_cfg = dict(
+            type='FERClassifier',
+            backbone=dict(type='IResNet', depth=50, num_stages=3, out_indices=(0, 1, 2),
+                          input_resize=112, resize_mode='nearest'),
+            neck=dict(type='POSTERBase', in_channels=(64, 128, 256), embed_dim=768),
+            head=dict(type='FERClsHead', num_classes=7, in_channels=768))
+    model_cfg['head']['num_classes'] = num_classes
+    return MODELS.build(model_cfg)
+
+
+def verify_inference_state_dict(state_dict: Dict[str, torch.Tensor], num_classes: int,
+                                source: str = 'converted QCS/DCS checkpoint') -> None:
+    """Strictly compare a converted inference state dict with the mmfer base network."""
+    from mmfer.utils.checkpoint import check_state_dict
+    check_state_dict(build_inference_model(num_classes), state_dict, source=source)

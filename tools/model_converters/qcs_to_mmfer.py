@@ -1,0 +1,57 @@
+"""Convert a released QCS / DCS checkpoint (birdwcp/QCS) to an mmfer checkpoint.
+
+    python tools/model_converters/qcs_to_mmfer.py model_best.pth checkpoints/qcs_rafdb_mmfer.pth
+
+The file is read with a restricted unpickler: tensors, plain containers, numpy arrays and inert
+stand-ins for the training script's ``__main__`` classes (its recorders) — any other pickled
+global is refused and nothing in the file is executed. ``module.`` prefixes are stripped.
+
+Default (inference): the base network only — ``backbone.*`` (IR-50, 3 stages), ``neck.*``
+(``POSTERBase``) and ``head.fc.*``; 340 entries that load strictly into
+``configs/_base_/models/poster_base_ir50.py`` (checked here before writing). Declared drops
+(printed): IR-50 output layer, dead ViT submodules, ``VIT_cross``, ``cross_attention_*``,
+``fusion``. Any other key is an error (mmfer/utils/converters/qcs.py).
+
+``--training`` also keeps the cross modules as ``cross_necks.{0,1,2}.*``, ``cross_vit.*`` and
+``cross_head.fc.*`` (QCSClassifier names); that output is not verified against a model here.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='released QCS/DCS checkpoint (<time>model_best.pth)')
+    parser.add_argument('dst', help='output mmfer checkpoint (.pth)')
+    parser.add_argument('--training', action='store_true',
+                        help='keep the training-only cross modules (QCSClassifier names)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    from mmfer.utils.converters.qcs import (convert_qcs_checkpoint, restricted_torch_load,
+                                            verify_inference_state_dict)
+
+    args = parse_args(argv)
+    out = convert_qcs_checkpoint(restricted_torch_load(args.src), training=args.training,
+                                 source=osp.basename(args.src))
+    info = out['meta']['converted_from']
+    if not args.training:
+        verify_inference_state_dict(out['state_dict'], info['num_classes'], source=args.src)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(out, args.dst)
+    print(f'{args.src}: {info["method"]} checkpoint, {info["entries_in"]} entries, '
+          f'{info["num_classes"]} classes, IR-50 layout {info["ir_layout"]}; wrote '
+          f'{info["entries_out"]} entries to {args.dst}'
+          + ('' if args.training else ' (verified against the mmfer base network)'))
+    for desc, n in info['dropped'].items():
+        print(f'  declared drop: {n} entries of {desc}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
