@@ -13,10 +13,11 @@ model = dict(
     type='FERClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
     # the Feature Clustering Network: torchvision-named ResNet-18 without pooling / fc.
-    # MS-Celeb-1M weights: convert resnet18_msceleb.pth with
+    # MS-Celeb-1M weights (official init): convert resnet18_msceleb.pth once with
     #   python tools/model_converters/resnet18_msceleb_to_mmfer.py resnet18_msceleb.pth \
     #       checkpoints/resnet18_msceleb_mmfer.pth
-    # and pass --cfg-options model.backbone.init_cfg.checkpoint=... (see docs/dan.md).
+    # then train with --cfg-options model.pretrained.checkpoint=<that file>; loaded strictly
+    # into the backbone. Without the file, set model.pretrained=None (random init).
     backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
     # --cfg-options model.neck.num_heads=H (1..8) is all it takes to change the head count
     neck=dict(type='MultiHeadCrossAttention', in_channels=512, num_heads=4,
@@ -33,6 +34,7 @@ model = dict(
                  loss_weight=1.0),
             dict(type='PartitionLoss', mode='official', loss_weight=1.0),
         ]),
+    pretrained=dict(checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.'),
 )
 
 # official: Resize((224, 224)) with PIL bilinear → flip → RandomApply(p=0.2, [rotation ±20°,

@@ -12,7 +12,9 @@ num_classes = 7
 model = dict(
     type='FERClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
-    # MS-Celeb-1M initialisation: see configs/dan/dan_r18_rafdb.py and docs/dan.md
+    # MS-Celeb-1M initialisation (official), loaded strictly into the backbone; make the file
+    # with tools/model_converters/resnet18_msceleb_to_mmfer.py (docs/dan.md), or set
+    # model.pretrained=None to start from random weights.
     backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
     neck=dict(type='MultiHeadCrossAttention', in_channels=512, num_heads=4,
               reduction_channels=256, ca_hidden=32),
@@ -23,6 +25,7 @@ model = dict(
             dict(type='AffinityLoss', num_centers=num_classes, feat_dim=512, loss_weight=1.0),
             dict(type='PartitionLoss', mode='official', loss_weight=1.0),
         ]),
+    pretrained=dict(checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.'),
 )
 
 img_size = 224

@@ -290,6 +290,9 @@ def test_other_configs_build(name):
     assert cfg.model.data_preprocessor.num_classes == c
     affinity = [loss for loss in cfg.model.head.losses if loss.type == 'AffinityLoss'][0]
     assert affinity.num_centers == c
+    if name != 'synthfer':  # official init: MS-Celeb weights, strictly into the backbone
+        assert cfg.model.pretrained == dict(
+            checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.')
     if name == 'synthfer':
         model = MODELS.build(cfg.model)
         # the reduced neck follows the 256-channel backbone

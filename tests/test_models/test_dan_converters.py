@@ -204,3 +204,29 @@ def test_resnet18_msceleb_conversion(rafdb_model):
     del broken['layer3.1.conv2.weight']
     with pytest.raises(KeyError, match='missing'):
         resnet18_tv_to_mmfer(broken)
+
+
+def test_config_pretrained_loads_converted_files(tmp_path):
+    """``model.pretrained`` takes a converted backbone file (with its prefix) or a converted DAN
+    checkpoint (without the affinity centers), strictly."""
+    tv = torchvision.models.resnet18()
+    backbone_file = tmp_path / 'r18.pth'
+    torch.save(dict(state_dict=resnet18_tv_to_mmfer(tv.state_dict())[0]), backbone_file)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/dan/dan_r18_rafdb.py'))
+    cfg.model.neck.num_heads = 1  # cheaper; the loading logic does not depend on H
+    cfg.model.pretrained = dict(checkpoint=str(backbone_file), prefix='backbone.')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert torch.equal(model.backbone.layer3[1].conv2.weight, tv.layer3[1].conv2.weight)
+
+    dan_file = tmp_path / 'dan.pth'
+    sd = official_dan_state_dict(num_heads=1)
+    torch.save(convert_dan_checkpoint(sd, 'rafdb'), dan_file)
+    cfg.model.pretrained = str(dan_file)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert torch.equal(model.head.bn.running_var, sd['bn.running_var'])
+    # a backbone-only file is not a whole model: without the prefix option it is refused
+    cfg.model.pretrained = str(backbone_file)
+    with pytest.raises(KeyError, match='missing keys'):
+        MODELS.build(cfg.model).init_weights()

@@ -1,5 +1,6 @@
 """FERClassifier: backbone → optional neck → head, with the named-tensor protocol."""
-from typing import Dict, List, Optional
+import re
+from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -26,13 +27,17 @@ class FERClassifier(BaseModel):
         head (dict): head config (e.g. ``FERClsHead``).
         neck (dict, optional): neck config; must return a dict with a ``feat`` entry.
         data_preprocessor (dict, optional): default ``ClsDataPreprocessor``.
-        pretrained (str, optional): checkpoint loaded strictly through
-            :func:`mmfer.utils.load_checkpoint` when weights are initialised.
+        pretrained (str | dict, optional): checkpoint loaded strictly through
+            :func:`mmfer.utils.load_checkpoint` when weights are initialised; loss state
+            (``head.losses.*``, e.g. DAN's affinity centers) may be absent. A dict
+            ``dict(checkpoint=path, prefix='backbone.')`` loads a file that holds only the
+            model keys under ``prefix`` (e.g. converted backbone weights), strictly for that
+            part; the rest keeps its initialisation.
     """
 
     def __init__(self, backbone: dict, head: dict, neck: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None, pretrained: Optional[str] = None,
-                 init_cfg: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None,
+                 pretrained: Union[str, dict, None] = None, init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='ClsDataPreprocessor')
         data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
@@ -50,7 +55,13 @@ class FERClassifier(BaseModel):
         super().init_weights()
         if self.pretrained:
             from mmfer.utils.checkpoint import load_checkpoint
-            load_checkpoint(self, self.pretrained, strict=True)
+            loss_state = r'^head\.losses\.'
+            if isinstance(self.pretrained, dict):
+                part = self.pretrained.get('prefix', '')
+                load_checkpoint(self, self.pretrained['checkpoint'], strict=True,
+                                ignore_missing=[loss_state, '^(?!' + re.escape(part) + ')'])
+            else:
+                load_checkpoint(self, self.pretrained, strict=True, ignore_missing=[loss_state])
 
     def extract_feat(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
         x = self.backbone(inputs)
