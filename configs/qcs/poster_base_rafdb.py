@@ -19,22 +19,27 @@ model = dict(
 )
 
 img_size = 224
-# QCS/DCS RAF-DB train augmentation (qcs.md §10.2). torchvision's RandomErasing(value=0) runs after
-# Normalize, i.e. it fills with the mean colour: mmpretrain's RandomErasing runs before the
-# normaliser, so it fills with the ImageNet mean (BGR order, the images are BGR until the
-# data preprocessor converts them).
+# The QCS/DCS RAF-DB augmentation (qcs.md §10.2), identical to configs/qcs/qcs_rafdb.py so that the
+# baseline differs from QCS only by the cross branches: torchvision's transforms on PIL images,
+# then torchvision-style RandomErasing(value 0 after Normalize), applied before the data
+# preprocessor's normalisation by filling with what normalises to 0.
 train_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
-    dict(type='RandomErasing', erase_prob=0.5, min_area_ratio=0.02, max_area_ratio=0.1,
-         aspect_range=(0.3, 3.3), mode='const', fill_color=(103.53, 116.28, 123.675)),
+    dict(type='NumpyToPIL', to_rgb=True),
+    dict(type='torchvision/Resize', size=(img_size, img_size)),
+    dict(type='torchvision/RandomHorizontalFlip', p=0.5),
+    dict(type='torchvision/ColorJitter', brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1),
+    dict(type='PILToNumpy', to_bgr=True),
+    dict(type='NormalizedRandomErasing', prob=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3),
+         value=0.0, mean={{_base_.data_preprocessor.mean}},
+         std={{_base_.data_preprocessor.std}}),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='NumpyToPIL', to_rgb=True),
+    dict(type='torchvision/Resize', size=(img_size, img_size)),
+    dict(type='PILToNumpy', to_bgr=True),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(batch_size=24, dataset=dict(pipeline=train_pipeline))

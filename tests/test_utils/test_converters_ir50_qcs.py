@@ -18,8 +18,8 @@ import torch
 from mmfer.models.backbones.ir50 import IResNet
 from mmfer.utils.checkpoint import load_checkpoint, safe_torch_load
 from mmfer.utils.converters.ir50 import convert_ir50, load_ir50
-from mmfer.utils.converters.qcs import (MainStub, convert_qcs_checkpoint, qcs_to_mmfer,
-                                        restricted_torch_load)
+from mmfer.utils.converters.qcs import (MainStub, build_training_model, convert_qcs_checkpoint,
+                                        qcs_to_mmfer, restricted_torch_load, verify_converted)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 C = 768
@@ -334,8 +334,15 @@ def test_qcs_training_conversion_and_variants(qcs_sd):
     assert torch.equal(sd['cross_necks.0.theta'], qcs_sd['cross_attention_1.theta'])
     assert torch.equal(sd['cross_necks.2.mlp.fc2.bias'], qcs_sd['cross_attention_3.mlp.fc2.bias'])
     assert torch.equal(sd['cross_vit.se.fc2.weight'], qcs_sd['VIT_cross.se_block.linear2.weight'])
-    assert torch.equal(sd['cross_head.fc.weight'], qcs_sd['VIT_cross.head.linear.weight'])
+    assert torch.equal(sd['cross_head.weight'], qcs_sd['VIT_cross.head.linear.weight'])
     assert 'cross_vit.blocks.0.conv.weight' not in sd
+    # the names are QCSClassifier's (configs/qcs/qcs_rafdb.py): strict load, values in place
+    qcs_model = build_training_model('QCS', 7)
+    load_checkpoint(qcs_model, {'state_dict': sd})
+    torch.testing.assert_close(qcs_model.cross_necks[1].theta, qcs_sd['cross_attention_2.theta'])
+    assert torch.equal(qcs_model.cross_vit.blocks[0].mlp.fc1.weight,
+                       qcs_sd['VIT_cross.blocks.0.mlp.fc1.weight'].expand(3072, 768))
+    del qcs_model
 
     dcs = with_constants(qcs_shapes(num_classes=8, method='DCS'))
     assert len(dcs) == 426
@@ -344,6 +351,9 @@ def test_qcs_training_conversion_and_variants(qcs_sd):
     assert len(dcs8) == 428
     sd8, info8 = qcs_to_mmfer(dcs8)
     assert info8['method'] == 'DCS' and info8['num_classes'] == 8 and len(sd8) == 340
+    sd8_train, info8_train = qcs_to_mmfer(dcs8, training=True)
+    assert len(sd8_train) == 340 + 22 + 30
+    verify_converted(sd8_train, info8_train, training=True)  # DCSClassifier, 8 classes
 
     # the temporary embed_1/2/3 names of the repository history are aliases
     renamed = with_constants(qcs_shapes(embed_names=('embed_1', 'embed_2', 'embed_3')))
@@ -382,19 +392,30 @@ def test_ir50_from_qcs_checkpoint(tmp_path, main_classes, qcs_sd):
                        qcs_sd['ir_back.body3.13.res_layer.3.weight'])
 
 
-def run_tool(*args):
+def start_tool(*args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_tool(proc):
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return out
 
 
 def test_cli_converters(tmp_path, main_classes, layout_a, qcs_sd, base_model):
     src_b = str(tmp_path / 'ir50_b.pth')
     torch.save(to_layout_b(layout_a), src_b)
     dst = str(tmp_path / 'out' / 'ir50_mmfer.pth')
-    out = run_tool('tools/model_converters/ir50_to_mmfer.py', src_b, dst)
+    src_q = str(tmp_path / 'qcs.pth')
+    torch.save(qcs_container(qcs_sd), src_q)
+    dst_q = str(tmp_path / 'qcs_mmfer.pth')
+    # both tools run as separate processes, concurrently (their start-up dominates)
+    ir_proc = start_tool('tools/model_converters/ir50_to_mmfer.py', src_b, dst)
+    qcs_proc = start_tool('tools/model_converters/qcs_to_mmfer.py', src_q, dst_q)
+
+    out = finish_tool(ir_proc)
     assert 'layout B' in out and 'wrote 292 entries' in out
     assert '12 entries of output_layer' in out
     model = IResNet(pretrained=dst)
@@ -402,11 +423,8 @@ def test_cli_converters(tmp_path, main_classes, layout_a, qcs_sd, base_model):
     assert torch.equal(model.body2[3].res_layer[1].weight,
                        layout_a['body2.3.res_layer.1.weight'])
 
-    src_q = str(tmp_path / 'qcs.pth')
-    torch.save(qcs_container(qcs_sd), src_q)
-    dst_q = str(tmp_path / 'qcs_mmfer.pth')
-    out = run_tool('tools/model_converters/qcs_to_mmfer.py', src_q, dst_q)
+    out = finish_tool(qcs_proc)
     assert 'QCS checkpoint, 429 entries' in out and 'wrote 340 entries' in out
-    assert 'verified' in out
+    assert 'verified against the mmfer base network' in out
     load_checkpoint(base_model, dst_q)
     assert torch.equal(base_model.head.fc.bias, qcs_sd['VIT_base.head.linear.bias'])

@@ -13,7 +13,9 @@ Default (inference): the base network only — ``backbone.*`` (IR-50, 3 stages),
 ``fusion``. Any other key is an error (mmfer/utils/converters/qcs.py).
 
 ``--training`` also keeps the cross modules as ``cross_necks.{0,1,2}.*``, ``cross_vit.*`` and
-``cross_head.fc.*`` (QCSClassifier names); that output is not verified against a model here.
+``cross_head.*``; that output is verified against ``QCSClassifier`` / ``DCSClassifier`` of
+``configs/qcs/{qcs,dcs}_rafdb.py`` (395 entries for QCS) and can resume or fine-tune a
+QCS/DCS config through ``load_from``.
 """
 import argparse
 import os
@@ -34,20 +36,19 @@ def parse_args(argv=None):
 
 def main(argv=None):
     from mmfer.utils.converters.qcs import (convert_qcs_checkpoint, restricted_torch_load,
-                                            verify_inference_state_dict)
+                                            verify_converted)
 
     args = parse_args(argv)
     out = convert_qcs_checkpoint(restricted_torch_load(args.src), training=args.training,
                                  source=osp.basename(args.src))
     info = out['meta']['converted_from']
-    if not args.training:
-        verify_inference_state_dict(out['state_dict'], info['num_classes'], source=args.src)
+    verify_converted(out['state_dict'], info, training=args.training, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(out, args.dst)
     print(f'{args.src}: {info["method"]} checkpoint, {info["entries_in"]} entries, '
           f'{info["num_classes"]} classes, IR-50 layout {info["ir_layout"]}; wrote '
-          f'{info["entries_out"]} entries to {args.dst}'
-          + ('' if args.training else ' (verified against the mmfer base network)'))
+          f'{info["entries_out"]} entries to {args.dst} (verified against the mmfer '
+          + ('training classifier)' if args.training else 'base network)'))
     for desc, n in info['dropped'].items():
         print(f'  declared drop: {n} entries of {desc}')
     return 0

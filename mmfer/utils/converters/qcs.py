@@ -45,7 +45,7 @@ Declared drops (inference checkpoint): ``ir_back.output_layer.*``; the dead ViT 
 With ``training=True`` the training-only modules are kept under the names of
 ``QCSClassifier`` (qcs.md §11.2 suggestion): ``cross_attention_{l}.`` → ``cross_necks.{l-1}.``,
 ``VIT_cross.`` → ``cross_vit.`` (``se_block.linear{1,2}`` → ``se.fc{1,2}``) and
-``VIT_cross.head.linear.`` → ``cross_head.fc.``; ``fusion.*`` (an unused bilinear classifier) is
+``VIT_cross.head.linear.`` → ``cross_head.`` (a plain Linear in ``QCSClassifier``); ``fusion.*`` (an unused bilinear classifier) is
 still dropped.
 """
 import importlib
@@ -225,7 +225,8 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
     Args:
         state_dict: the file's ``state_dict`` (``module.`` prefix allowed).
         training: keep the cross modules (``cross_necks.*``, ``cross_vit.*``, ``cross_head.*``)
-            for a ``QCSClassifier`` training checkpoint; default False (inference: base network).
+            for a ``QCSClassifier`` / ``DCSClassifier`` checkpoint (e.g. to resume or fine-tune);
+            default False (inference: base network only).
         source: file name for error messages.
 
     Returns:
@@ -265,7 +266,7 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
                     out[new] = v
                 continue
             if k.startswith('VIT_cross.'):
-                new = _map_vit(k[len('VIT_cross.'):], 'cross_vit.', 'cross_head.fc.')
+                new = _map_vit(k[len('VIT_cross.'):], 'cross_vit.', 'cross_head.')
                 if new is None:
                     drop(INFERENCE_DROPS[1])
                 elif training:
@@ -326,6 +327,11 @@ def convert_qcs_checkpoint(checkpoint: dict, training: bool = False,
     return dict(state_dict=sd, meta=meta)
 
 
+def _config_path(*parts) -> str:
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    return osp.join(root, 'configs', *parts)
+
+
 def build_inference_model(num_classes: int = 7) -> torch.nn.Module:
     """The mmfer base network of ``configs/_base_/models/poster_base_ir50.py`` (no weights)."""
     import copy
@@ -334,8 +340,7 @@ def build_inference_model(num_classes: int = 7) -> torch.nn.Module:
 
     import mmfer  # noqa: F401  (registers the plugins)
     from mmfer.registry import MODELS
-    cfg_path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__))))), 'configs', '_base_', 'models', 'poster_base_ir50.py')
+    cfg_path = _config_path('_base_', 'models', 'poster_base_ir50.py')
     if osp.isfile(cfg_path):
         model_cfg = copy.deepcopy(Config.fromfile(cfg_path).model)
     else:  # installed without the configs folder: the same model, stated here
@@ -349,8 +354,29 @@ def build_inference_model(num_classes: int = 7) -> torch.nn.Module:
     return MODELS.build(model_cfg)
 
 
-def verify_inference_state_dict(state_dict: Dict[str, torch.Tensor], num_classes: int,
-                                source: str = 'converted QCS/DCS checkpoint') -> None:
-    """Strictly compare a converted inference state dict with the mmfer base network."""
+def build_training_model(method: str = 'QCS', num_classes: int = 7) -> torch.nn.Module:
+    """``QCSClassifier`` / ``DCSClassifier`` of ``configs/qcs/{qcs,dcs}_rafdb.py`` (no weights)."""
+    import copy
+
+    from mmengine.config import Config
+
+    import mmfer  # noqa: F401
+    from mmfer.registry import MODELS
+    cfg_path = _config_path('qcs', f'{method.lower()}_rafdb.py')
+    if not osp.isfile(cfg_path):
+        raise FileNotFoundError(f'{cfg_path} not found: the training-model check needs the '
+                                'configs folder of the mmfer repository')
+    model_cfg = copy.deepcopy(Config.fromfile(cfg_path).model)
+    model_cfg['head']['num_classes'] = num_classes
+    model_cfg['backbone'].pop('pretrained', None)  # only the structure is needed
+    return MODELS.build(model_cfg)
+
+
+def verify_converted(state_dict: Dict[str, torch.Tensor], info: dict, training: bool = False,
+                     source: str = 'converted QCS/DCS checkpoint') -> None:
+    """Strictly compare a converted state dict with the mmfer model it is meant for: the base
+    network (inference) or the QCS/DCS training classifier (``training=True``)."""
     from mmfer.utils.checkpoint import check_state_dict
-    check_state_dict(build_inference_model(num_classes), state_dict, source=source)
+    model = (build_training_model(info['method'], info['num_classes']) if training else
+             build_inference_model(info['num_classes']))
+    check_state_dict(model, state_dict, source=source)
