@@ -42,7 +42,8 @@ def read_npy_code(path: str) -> int:
     try:
         number = float(text)
     except ValueError:
-        raise FERDataError(format_error(path, None, f'expression code {text!r}', expected)) from None
+        raise FERDataError(format_error(path, None, f'expression code {text!r}',
+                                        expected)) from None
     if not np.isfinite(number) or number != int(number):
         raise FERDataError(format_error(path, None, f'expression code {text!r}', expected))
     return int(number)

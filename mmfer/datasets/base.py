@@ -55,8 +55,9 @@ def require_file(path: str, what: str, fix: str) -> None:
 class FileIndex:
     """File-existence checks through one cached listing per folder.
 
-    Listing a folder of 15k images once is much cheaper than 15k ``stat`` calls, which matters for
-    AffectNet's 287k rows. Names are compared exactly (case-sensitive), as the loader will open them.
+    Listing a folder of 15k images once is much cheaper than 15k ``stat`` calls, which matters
+    for AffectNet's 287k rows. Names are compared exactly (case-sensitive), as the loader will
+    open them.
     """
 
     def __init__(self):

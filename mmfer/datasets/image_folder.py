@@ -106,6 +106,7 @@ class FERImageFolder(BaseFERDataset):
                                      is_valid_file=lambda n: n.lower().endswith(self.extensions))
         if empty:
             print_log(f'{type(self).__name__}: class folders without images in '
-                      f'{self.img_prefix}: {sorted(empty)}', logger='current', level=logging.WARNING)
+                      f'{self.img_prefix}: {sorted(empty)}', logger='current',
+                      level=logging.WARNING)
         return [dict(img_path=osp.join(self.img_prefix, path), gt_label=label)
                 for path, label in samples]

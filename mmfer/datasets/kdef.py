@@ -1,5 +1,6 @@
 """KDEF reader with identity-aware 10-fold ordering (datasets.md §5)."""
 import itertools
+import logging
 import os
 import os.path as osp
 import re
@@ -146,7 +147,7 @@ class KDEF(BaseFERDataset):
                                         angle=info['angle']))
         if bad:
             print_log(f'KDEF: skipped {len(bad)} image files whose names do not follow the code '
-                      f'(strict=False), e.g. {bad[:3]}', logger='current', level=30)
+                      f'(strict=False), e.g. {bad[:3]}', logger='current', level=logging.WARNING)
         self._report_missing(seen, classes)
         if samples:
             self._assign_folds(samples)
@@ -159,7 +160,7 @@ class KDEF(BaseFERDataset):
         if self.missing_combinations:
             print_log(f'KDEF: {len(self.missing_combinations)} (session, identity, expression, '
                       'angle) combinations of the full grid have no image, e.g. '
-                      f'{self.missing_combinations[:5]}', logger='current', level=30)
+                      f'{self.missing_combinations[:5]}', logger='current', level=logging.WARNING)
 
     def _assign_folds(self, samples: List[dict]) -> None:
         """Set ``fold`` on every sample and sort the list by fold (see the class docstring)."""

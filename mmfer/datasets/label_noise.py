@@ -1,5 +1,6 @@
 """Label-noise wrapper for noisy-label protocols (datasets.md §10, dacfer.md §3)."""
 import copy
+import logging
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Union
@@ -117,8 +118,9 @@ class LabelNoiseDataset:
                                                self.seed, self.mode)
         self.num_changed = int((self.noisy_labels != self.clean_labels).sum())
         n = len(self.clean_labels)
-        print_log(f'LabelNoiseDataset ({self.mode}, ratio={self.ratio}, seed={self.seed}'
-                  f'{", file=" + str(self.noise_file) if self.mode == "file" else ""}): '
+        setting = f'file={self.noise_file}' if self.mode == 'file' else \
+            f'ratio={self.ratio}, seed={self.seed}'
+        print_log(f'LabelNoiseDataset ({self.mode}, {setting}): '
                   f'{self.num_changed} of {n} labels changed ({100.0 * self.num_changed / n:.2f}%)',
                   logger='current')
         self._fully_initialized = True
@@ -162,7 +164,7 @@ class LabelNoiseDataset:
             noisy[i] = file_labels.pop(key)
         if file_labels:
             print_log(f'LabelNoiseDataset: {len(file_labels)} lines of {path} match no sample of '
-                      'the wrapped dataset (not used)', logger='current', level=30)
+                      'the wrapped dataset (not used)', logger='current', level=logging.WARNING)
         return noisy
 
     # ----------------------------------------------------------------------------------------

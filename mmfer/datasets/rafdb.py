@@ -66,7 +66,7 @@ class RAFDB(BaseFERDataset):
         require_file(self.ann_file, 'RAF-DB annotation file',
                      f'expected {RAFDB_ANN_FILE} under data_root, or set ann_file')
         require_dir(self.img_prefix, 'RAF-DB image folder',
-                    f"set image_set ('aligned' | 'original') or data_prefix to the image folder")
+                    "set image_set ('aligned' | 'original') or data_prefix to the image folder")
         expected = "'<name> <label>' with name train_*.jpg / test_*.jpg and label 1..7"
         index = FileIndex()
         data_list = []
@@ -95,6 +95,6 @@ class RAFDB(BaseFERDataset):
                     continue
                 img_path = self.image_path(name)
                 self.check_image(index, img_path, self.ann_file, line_no,
-                                 f"check image_set ('aligned' expects <stem>_aligned.jpg)")
+                                 "check image_set ('aligned' expects <stem>_aligned.jpg)")
                 data_list.append(dict(img_path=img_path, gt_label=int(label) - 1, img_name=name))
         return data_list

@@ -33,6 +33,7 @@ def test_uniform_class_frequencies_and_size(monkeypatch):
     np.testing.assert_allclose(s.weights[[0, 900, 990]].numpy(), [1 / 900, 1 / 90, 1 / 10])
     assert len(make(monkeypatch, 0, 1)) == 1000               # default: N per epoch
     assert len(make(monkeypatch, 0, 1, num_samples=1 / 12)) == 83  # QCS: ⌊N/12⌋
+    assert len(make(monkeypatch, 0, 1, num_samples=np.int64(50))) == 50
     with pytest.raises(ValueError, match='positive int'):
         make(monkeypatch, 0, 1, num_samples=0)
 

@@ -1,5 +1,6 @@
 """Class-balanced sampler: weights 1/count(class), drawn with replacement (datasets.md §3)."""
 import math
+import numbers
 from typing import Iterator, Optional, Sized, Union
 
 import numpy as np
@@ -57,12 +58,14 @@ class ClassBalancedSampler(Sampler):
             raise ValueError('ClassBalancedSampler: the dataset is empty')
         counts = np.bincount(labels)
         self.weights = torch.as_tensor(1.0 / counts[labels], dtype=torch.float64)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, float)) \
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Real) \
                 or num_samples <= 0:
             raise ValueError(f'ClassBalancedSampler: num_samples={num_samples!r}; give a positive '
                              'int (count) or float (fraction of the dataset)')
-        self.epoch_size = int(num_samples) if isinstance(num_samples, int) else \
-            max(1, int(math.floor(num_samples * len(labels))))
+        if isinstance(num_samples, numbers.Integral):
+            self.epoch_size = int(num_samples)
+        else:
+            self.epoch_size = max(1, int(math.floor(num_samples * len(labels))))
         self.seed = sync_random_seed() if seed is None else seed
         self.epoch = 0
         self.round_up = round_up

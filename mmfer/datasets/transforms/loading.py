@@ -36,9 +36,9 @@ class LoadFERImage(LoadImageFromFile):
     - when ``results['img']`` is already set (in-memory images, e.g. FERPlus CSV pixels, H×W or
       H×W×C uint8) the image is not read again, only converted to 3 channels (C = 1 → 3 by
       replication; a 3-channel array is taken as BGR);
-    - when ``results['face_bbox'] = (x, y, w, h)`` is set (AffectNet ``crop_face=True``) the image is
-      cropped to that box, clipped to the image, and ``landmarks`` (K×2, x/y) if present are shifted
-      by (−x, −y).
+    - when ``results['face_bbox'] = (x, y, w, h)`` is set (AffectNet ``crop_face=True``) the
+      image is cropped to that box, clipped to the image, and ``landmarks`` (K×2, x/y) if present
+      are shifted by (−x, −y).
 
     Required keys: ``img_path`` or ``img``. Optional: ``face_bbox``, ``landmarks``.
     Modified keys: ``img`` (H×W×3), ``img_shape``, ``ori_shape``, ``landmarks``.
