@@ -9,6 +9,16 @@ from mmfer.models.necks.cross_similarity import (CrossSimilarityAttention, dcs_s
 from mmfer.registry import MODELS
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """One intra-op thread: on a shared, loaded CPU box OpenMP spin-waiting makes these tiny
+    ops up to 100× slower with 2 threads. Restored after the module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def q(*values):
     """B = 1, N = len(values), C = 1 (the spec's "Q given directly")."""
     return torch.tensor(values, dtype=torch.float64).reshape(1, -1, 1)
