@@ -1,11 +1,9 @@
 # "POSTER++ w/o landmarks" baseline (qcs.md §1, paper Table 1 row 1: RAF-DB 92.05): the QCS base
 # network trained alone with cross-entropy on RAF-DB, with the QCS RAF-DB recipe (qcs.md §10, non-‡
-# setting) minus the cross branches: one view per image, batch 24, Adam lr 4e-6, betas
-# (0.9, 0.999), weight decay 0, ExponentialLR(0.98) per epoch, 200 epochs, IR-50 from ir50.pth.
-#
-# Optimiser: the official recipe wraps Adam in SAM (ρ 0.05, two passes per iteration). Here it is
-# plain Adam through mmengine's OptimWrapper; to train with SAM, replace optim_wrapper by
-# dict(type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='Adam', ...)) (mmfer/engine/optimizers).
+# setting) minus the cross branches: one view per image, batch 24, SAM(Adam) ρ 0.05, lr 4e-6,
+# betas (0.9, 0.999), weight decay 0, ExponentialLR(0.98) per epoch, 200 epochs, IR-50 from
+# ir50.pth. For plain Adam (one pass per iteration, half the cost) use
+# optim_wrapper=dict(type='OptimWrapper', optimizer=...).
 _base_ = [
     '../_base_/models/poster_base_ir50.py',
     '../_base_/datasets/rafdb.py',
@@ -47,7 +45,7 @@ val_dataloader = dict(batch_size=24, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='SAMOptimWrapper', rho=0.05, adaptive=False,
     optimizer=dict(type='Adam', lr=4e-6, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.))
 param_scheduler = dict(type='ExponentialLR', gamma=0.98, by_epoch=True)
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=1)

@@ -163,6 +163,7 @@ def test_poster_configs_parse_and_build():
     assert cfg.model.backbone.input_resize == 112
     assert cfg.model.backbone.pretrained == 'checkpoints/ir50.pth'
     assert cfg.train_dataloader.batch_size == 24
+    assert cfg.optim_wrapper.type == 'SAMOptimWrapper' and cfg.optim_wrapper.rho == 0.05
     assert cfg.optim_wrapper.optimizer.type == 'Adam' and cfg.optim_wrapper.optimizer.lr == 4e-6
     assert cfg.optim_wrapper.optimizer.weight_decay == 0
     assert cfg.param_scheduler.type == 'ExponentialLR' and cfg.param_scheduler.gamma == 0.98

@@ -351,6 +351,10 @@ def test_qcs_training_conversion_and_variants(qcs_sd):
     assert len(dcs8) == 428
     sd8, info8 = qcs_to_mmfer(dcs8)
     assert info8['method'] == 'DCS' and info8['num_classes'] == 8 and len(sd8) == 340
+    meta8 = convert_qcs_checkpoint({'state_dict': dcs8}, dataset='affectnet8')['meta']
+    assert meta8['classes'][0] == 'Neutral' and meta8['classes'][7] == 'Contempt'
+    with pytest.raises(ValueError, match='8 classes but dataset .rafdb. has 7'):
+        convert_qcs_checkpoint({'state_dict': dcs8}, dataset='rafdb')
     sd8_train, info8_train = qcs_to_mmfer(dcs8, training=True)
     assert len(sd8_train) == 340 + 22 + 30
     verify_converted(sd8_train, info8_train, training=True)  # DCSClassifier, 8 classes
@@ -413,7 +417,8 @@ def test_cli_converters(tmp_path, main_classes, layout_a, qcs_sd, base_model):
     dst_q = str(tmp_path / 'qcs_mmfer.pth')
     # both tools run as separate processes, concurrently (their start-up dominates)
     ir_proc = start_tool('tools/model_converters/ir50_to_mmfer.py', src_b, dst)
-    qcs_proc = start_tool('tools/model_converters/qcs_to_mmfer.py', src_q, dst_q)
+    qcs_proc = start_tool('tools/model_converters/qcs_to_mmfer.py', src_q, dst_q,
+                          '--dataset', 'rafdb')
 
     out = finish_tool(ir_proc)
     assert 'layout B' in out and 'wrote 292 entries' in out
@@ -426,5 +431,8 @@ def test_cli_converters(tmp_path, main_classes, layout_a, qcs_sd, base_model):
     out = finish_tool(qcs_proc)
     assert 'QCS checkpoint, 429 entries' in out and 'wrote 340 entries' in out
     assert 'verified against the mmfer base network' in out
-    load_checkpoint(base_model, dst_q)
+    ckpt = load_checkpoint(base_model, dst_q)
     assert torch.equal(base_model.head.fc.bias, qcs_sd['VIT_base.head.linear.bias'])
+    assert ckpt['meta']['classes'] == ['Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness',
+                                       'Anger', 'Neutral']
+    assert ckpt['meta']['input_cfg']['std'] == [58.395, 57.12, 57.375]

@@ -45,8 +45,8 @@ Declared drops (inference checkpoint): ``ir_back.output_layer.*``; the dead ViT 
 With ``training=True`` the training-only modules are kept under the names of
 ``QCSClassifier`` (qcs.md §11.2 suggestion): ``cross_attention_{l}.`` → ``cross_necks.{l-1}.``,
 ``VIT_cross.`` → ``cross_vit.`` (``se_block.linear{1,2}`` → ``se.fc{1,2}``) and
-``VIT_cross.head.linear.`` → ``cross_head.`` (a plain Linear in ``QCSClassifier``); ``fusion.*`` (an unused bilinear classifier) is
-still dropped.
+``VIT_cross.head.linear.`` → ``cross_head.`` (a plain Linear in ``QCSClassifier``);
+``fusion.*`` (an unused bilinear classifier) is still dropped.
 """
 import importlib
 import os.path as osp
@@ -307,12 +307,53 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
     return mapped, info
 
 
+#: dataset → (class-order preset of mmfer.datasets.class_maps, mmfer config of that recipe);
+#: the official runs predict in each dataset's own order (qcs.md §10.3)
+QCS_DATASETS = {
+    'rafdb': ('rafdb', 'qcs_rafdb.py'),
+    'ferplus': ('ferplus', 'qcs_ferplus.py'),
+    'affectnet7': ('affectnet7', 'qcs_affectnet7.py'),
+    'affectnet8': ('affectnet8', 'qcs_affectnet8.py'),
+}
+
+
+def dataset_meta(dataset: str, num_classes: int, source: str = 'checkpoint') -> dict:
+    """``classes`` / ``dataset_meta`` / ``input_cfg`` entries of ``meta`` for ``dataset``.
+
+    ``input_cfg`` (normalisation and test pipeline) is read from the dataset's mmfer QCS config
+    when the configs folder is present, as ``RunInfoHook`` records it for trained checkpoints.
+    """
+    from mmfer.datasets.class_maps import CLASS_ORDERS
+    if dataset not in QCS_DATASETS:
+        raise ValueError(f'dataset must be one of {sorted(QCS_DATASETS)}, got {dataset!r}')
+    classes = list(CLASS_ORDERS[QCS_DATASETS[dataset][0]])
+    if len(classes) != num_classes:
+        raise ValueError(f'{source}: the checkpoint has {num_classes} classes but dataset '
+                         f'{dataset!r} has {len(classes)} ({classes}); pass the matching '
+                         '--dataset')
+    meta = dict(classes=classes, dataset_meta=dict(classes=classes))
+    cfg_path = _config_path('qcs', QCS_DATASETS[dataset][1])
+    if osp.isfile(cfg_path):
+        from mmengine.config import Config
+        cfg = Config.fromfile(cfg_path)
+        pre = dict(cfg.model.get('data_preprocessor') or {})
+        test = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+        pipeline = test.get('dataset', {}).get('pipeline', []) if test else []
+        meta['input_cfg'] = dict(mean=pre.get('mean'), std=pre.get('std'),
+                                 to_rgb=pre.get('to_rgb'),
+                                 test_pipeline=[dict(t) for t in pipeline])
+    return meta
+
+
 def convert_qcs_checkpoint(checkpoint: dict, training: bool = False,
-                           source: str = 'checkpoint') -> dict:
+                           source: str = 'checkpoint', dataset: Optional[str] = None) -> dict:
     """Convert a loaded QCS/DCS file into ``dict(state_dict=..., meta=...)``.
 
     ``meta.converted_from`` records the file, method, entries, declared drops and the file's
     ``epoch`` / ``best_acc`` (as a float). Optimizer state and recorders are not carried over.
+    With ``dataset`` (``'rafdb'``, ``'ferplus'``, ``'affectnet7'``, ``'affectnet8'`` — a file
+    does not say what it was trained on) ``meta`` also gets the class names in prediction order
+    and the input settings (:func:`dataset_meta`); the class count must match the head.
     """
     sd, info = qcs_to_mmfer(extract_state_dict(checkpoint), training=training, source=source)
     extra = {}
@@ -324,6 +365,8 @@ def convert_qcs_checkpoint(checkpoint: dict, training: bool = False,
         extra['not_converted'] = sorted(k for k in checkpoint if k != 'state_dict')
     meta = dict(converted_from=dict(source=f'birdwcp/QCS {info["method"]} checkpoint',
                                     file=source, training=training, **info, **extra))
+    if dataset is not None:
+        meta.update(dataset_meta(dataset, info['num_classes'], source))
     return dict(state_dict=sd, meta=meta)
 
 
