@@ -277,3 +277,88 @@ def test_runner_two_iterations_with_sam(tmp_path):
     for name in ('backbone.conv1.weight', 'cross_necks.0.theta', 'cross_head.weight'):
         assert not torch.equal(before[name], after[name])
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+
+
+# qcs.md §10.1 (official code values; qcs_rafdb = the non-‡ setting, see the spec)
+RECIPES = {
+    # config: (classifier, branches, K, lr, batch, epochs, sampler num_samples, negatives,
+    #          VIT_base drop, VIT_cross drop, residual, train resize, erasing scale)
+    'qcs_rafdb': ('QCSClassifier', 4, 7, 4e-6, 24, 200, None, 'frequency', 0., 0., 'post',
+                  (224, 224), (0.02, 0.1)),
+    'qcs_rafdb_ft-affectnet8': ('QCSClassifier', 4, 7, 3e-6, 24, 200, None, 'frequency', 0.,
+                                0., 'post', (224, 224), (0.02, 0.1)),
+    'qcs_ferplus': ('QCSClassifier', 4, 8, 3.5e-6, 24, 150, None, 'frequency', 0., .2, 'post',
+                    232, (0.02, 0.1)),
+    'qcs_ferplus_ft-affectnet8': ('QCSClassifier', 4, 8, 2.5e-6, 24, 150, None, 'frequency', 0.,
+                                  .2, 'post', 232, (0.02, 0.1)),
+    'qcs_affectnet7': ('QCSClassifier', 4, 7, 4e-6, 24, 150, 1 / 12, 'balanced', 0., .4, 'post',
+                       236, (0.03, 0.1)),
+    'qcs_affectnet8': ('QCSClassifier', 4, 8, 4e-6, 24, 100, 1 / 12, 'balanced', 0., 0., 'post',
+                       236, (0.03, 0.1)),
+    'dcs_rafdb': ('DCSClassifier', 2, 7, 9e-6, 48, 200, None, None, 0., .2, 'post', (224, 224),
+                  (0.02, 0.1)),
+    'dcs_ferplus': ('DCSClassifier', 2, 8, 8e-6, 24, 150, None, None, 0., .2, 'pre', 234,
+                    (0.02, 0.1)),
+    'dcs_affectnet7': ('DCSClassifier', 2, 7, 9e-6, 48, 100, 1 / 8, None, 0., .4, 'post', 236,
+                       (0.03, 0.1)),
+    'dcs_affectnet8': ('DCSClassifier', 2, 8, 8e-6, 48, 50, 1 / 8, None, .2, .5, 'pre',
+                       (224, 224), (0.02, 0.1)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_recipe_configs(name):
+    from mmcv.transforms import Compose
+    (cls, nb, k, lr, bs, epochs, frac, neg, drop_b, drop_c, style, resize,
+     erase) = RECIPES[name]
+    cfg = Config.fromfile(f'configs/qcs/{name}.py')
+    m, dl = cfg.model, cfg.train_dataloader
+    assert (m.type, m.num_branches, m.head.num_classes, m.branch_bn) == (cls, nb, k, 'separate')
+    assert m.cross_neck.mode == ('qcs_sd' if nb == 4 else 'dcs_s')
+    assert (m.cross_neck.minmax, m.cross_neck.gamma, m.cross_neck.residual_style) == \
+        ('batch', 1.0, style)
+    assert (m.neck.vit.drop_ratio, m.cross_vit.drop_ratio, m.cross_vit.depth) == \
+        (drop_b, drop_c, 1)
+    # the 8-class official ViT file also drops after the attention projection
+    assert m.cross_vit.proj_drop_ratio == (drop_c if k == 8 else 0.)
+    assert cfg.optim_wrapper.type == 'SAMOptimWrapper' and cfg.optim_wrapper.rho == 0.05
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.weight_decay, tuple(opt.betas)) == ('Adam', lr, 0., (.9, .999))
+    assert (cfg.param_scheduler.type, cfg.param_scheduler.gamma) == ('ExponentialLR', 0.98)
+    assert (dl.batch_size, cfg.train_cfg.max_epochs) == (bs, epochs)
+    if frac is None:
+        assert dl.sampler == dict(type='DefaultSampler', shuffle=True)
+    else:
+        assert dl.sampler.type == 'ClassBalancedSampler'
+        assert abs(dl.sampler.num_samples - frac) < 1e-12
+    assert dl.dataset.type == 'QuadrupletDataset' and dl.dataset.num_branches == nb
+    if neg is not None:
+        assert dl.dataset.negative_mode == neg
+    assert cfg.model_wrapper_cfg.type == 'SAMDistributedDataParallel'
+    assert dict(type='DatasetEpochHook') in cfg.custom_hooks
+    pipe = dl.dataset.dataset.pipeline
+    assert pipe[2] == dict(type='torchvision/Resize', size=resize)
+    erasing = [t for t in pipe if t['type'] == 'NormalizedRandomErasing']
+    assert len(erasing) == 1 and tuple(erasing[0]['scale']) == erase
+    # the pipelines (after loading) run on an image and give 224×224 views
+    rng = np.random.default_rng(0)
+    for p in (pipe, cfg.val_dataloader.dataset.pipeline):
+        out = Compose(p[1:])(dict(img=rng.integers(0, 255, (100, 100, 3), dtype=np.uint8),
+                                  gt_label=0))
+        assert out['inputs'].shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize('name,cls,nb,bs', [('qcs_synthfer', 'QCSClassifier', 4, 16),
+                                            ('dcs_synthfer', 'DCSClassifier', 2, 32)])
+def test_synthfer_configs(name, cls, nb, bs):
+    cfg = Config.fromfile(f'configs/qcs/{name}.py')
+    base = Config.fromfile('configs/qcs/poster_base_synthfer.py')
+    assert (cfg.model.type, cfg.model.num_branches) == (cls, nb)
+    # same base network as the base-only config, same images per pass
+    for key in ('backbone', 'neck', 'head'):
+        assert cfg.model[key] == base.model[key]
+    assert cfg.train_dataloader.batch_size * nb == base.train_dataloader.batch_size
+    assert cfg.train_dataloader.dataset.dataset == base.train_dataloader.dataset
+    assert cfg.train_cfg == base.train_cfg and cfg.param_scheduler == base.param_scheduler
+    model = MODELS.build(cfg.model)
+    assert model.cross_necks[0].embed_dim == 128 and model.cross_vit.num_tokens == 48
