@@ -13,9 +13,9 @@ official ones); everything else — the SE gate, the ``fc1``/``fc2`` MLP naming 
 checkpoints, the multi-scale token embedding — has no mmpretrain counterpart and is written here.
 
 FLOPs note: on CPU ``F.scaled_dot_product_attention`` dispatches to
-``aten._scaled_dot_product_flash_attention_for_cpu``, which
-``torch.utils.flop_counter.FlopCounterMode`` does not count; pass a ``custom_mapping`` for it
-(see ``tests/test_models/test_poster_base.py``) to get the full 8.118 GMACs.
+``aten._scaled_dot_product_flash_attention_for_cpu``, which torch's own
+``FlopCounterMode`` registry does not count (67.3 M MACs of the 8.118 G at 224);
+``mmfer.utils.flops`` / ``tools/analysis/get_flops.py`` add the formula.
 """
 from typing import Dict, Optional, Sequence, Tuple
 
