@@ -124,6 +124,18 @@ def test_branch_bn_separate_vs_joint():
     assert sep.state_dict()[bn].item() == 4 and joint.state_dict()[bn].item() == 1
 
 
+def test_sam_step_updates_bn_eight_times():
+    """qcs.md §7/§8: BN running statistics are updated for every branch in both SAM passes."""
+    from mmfer.engine.optimizers.sam import SAMOptimWrapper
+    model = tiny().train()
+    wrapper = SAMOptimWrapper(optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), rho=0.05)
+    data = dict(inputs=[torch.randint(0, 255, (4, 3, 16, 16), dtype=torch.uint8)
+                        for _ in range(2)], data_samples=samples([0, 1], [2, 2]))
+    log = model.train_step(data, wrapper)
+    assert set(log) == {'loss', 'loss_base', 'loss_cross'}
+    assert model.backbone.bn1.num_batches_tracked.item() == 8
+
+
 def test_cross_loss_reaches_the_base_network():
     model = tiny().train()
     torch.manual_seed(4)
