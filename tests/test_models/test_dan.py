@@ -307,3 +307,16 @@ def test_other_configs_build(name):
         assert cfg.optim_wrapper.optimizer.type == 'Adam'
         assert cfg.param_scheduler.gamma == 0.6 and cfg.train_cfg.max_epochs == 10
         assert c == int(name[-1])
+
+
+def test_paper_variants_from_cfg_options():
+    """The spec §8 options are reachable from --cfg-options (list entries by index)."""
+    cfg = Config.fromfile(RAFDB_CFG)
+    cfg.merge_from_dict({'model.head.losses.1.num_centers': 7,
+                         'model.head.losses.1.reduction': 'sum',
+                         'model.head.losses.2.mode': 'paper',
+                         'model.head.bn_on_logits': False})
+    head = MODELS.build(cfg.model.head)
+    assert isinstance(head.bn, torch.nn.Identity)
+    assert head.losses[1].centers.shape == (7, 512) and head.losses[1].reduction == 'sum'
+    assert head.losses[2].mode == 'paper'
