@@ -71,6 +71,9 @@ def train_command(variant: str, args, seed: int, work_dir: str) -> List[str]:
         f'val_dataloader.num_workers={args.workers}',
         'default_hooks.checkpoint.max_keep_ckpts=1',
     ] + extra
+    if args.workers == 0:
+        opts += ['train_dataloader.persistent_workers=False',
+                 'val_dataloader.persistent_workers=False']
     return [sys.executable, osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, config),
             '--work-dir', work_dir, '--seed', str(seed), '--cfg-options'] + opts
 
