@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 
 import mmfer  # noqa: F401
 from mmfer.utils.checkpoint import load_checkpoint, safe_torch_load
+from mmfer.utils.dist import setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -75,8 +76,7 @@ def main(argv=None):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = None  # loaded below, strictly
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    setup_cpu_distributed(cfg, args.launcher)
     if args.out:
         cfg.test_evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]

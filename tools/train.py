@@ -11,6 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmfer  # noqa: F401  (registers plugins and the safe checkpoint globals)
+from mmfer.utils.dist import setup_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -62,12 +63,7 @@ def merge_args(cfg, args):
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
     if args.deterministic:
         cfg.randomness = dict(cfg.get('randomness', {}), deterministic=True)
-    # gloo is the backend that exists without CUDA (CPU runs and tests)
-    if args.launcher != 'none':
-        import torch
-        if not torch.cuda.is_available():
-            cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-    return cfg
+    return setup_cpu_distributed(cfg, args.launcher)
 
 
 def main(argv=None):

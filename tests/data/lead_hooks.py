@@ -23,8 +23,15 @@ class InterruptAfterEpochHook(Hook):
 
 @HOOKS.register_module()
 class DumpRankWeightsHook(Hook):
-    """Every rank saves its final weights, to compare ranks after distributed training."""
+    """Every rank saves its final parameters and buffers, to compare ranks after training.
+
+    DDP keeps the parameters identical across ranks; BatchNorm running statistics are
+    buffers, which mmengine's DDP does not broadcast (``broadcast_buffers=False``), so each
+    rank keeps the statistics of its own shard (use ``sync_bn`` to share them).
+    """
 
     def after_run(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{runner.rank}.pth'))
+        torch.save(dict(params={k: v.detach() for k, v in model.named_parameters()},
+                        buffers={k: v for k, v in model.named_buffers()}),
+                   osp.join(runner.work_dir, f'rank{runner.rank}.pth'))

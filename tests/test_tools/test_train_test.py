@@ -12,11 +12,26 @@ import mmfer  # noqa: F401  (safe globals for loading the checkpoints below)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_synthfer.py')
-HOOKS = "custom_imports.imports=['tests.data.lead_hooks']"
+# lead_hooks.py is imported by module name (a `tests` package elsewhere may shadow ours)
+PYPATH = os.pathsep.join([ROOT, osp.join(ROOT, 'tests', 'data'),
+                          os.environ.get('PYTHONPATH', '')])
+
+
+def derived_config(tmp_path, hooks: str, **overrides) -> str:
+    """A config inheriting the tiny one with extra test hooks (``--cfg-options`` cannot
+    express a list of dicts)."""
+    lines = [f"_base_ = [{CFG!r}]",
+             "custom_imports = dict(imports=['lead_hooks'], "
+             "allow_failed_imports=False)",
+             f"custom_hooks = [dict(type='RunInfoHook'), {hooks}]"]
+    lines += [f'{k} = {v!r}' for k, v in overrides.items()]
+    path = tmp_path / 'derived_cfg.py'
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
 
 
 def run(args, timeout=600, expect_ok=True):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+    env = dict(os.environ, PYTHONPATH=PYPATH,
                OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -95,12 +110,12 @@ def test_same_seed_same_result(trained, tmp_path):
 
 
 def test_resume_after_interruption_matches_uninterrupted(trained, tmp_path):
-    proc = run([sys.executable, 'tools/train.py', CFG, '--work-dir', str(tmp_path),
-                '--cfg-options', HOOKS, "custom_hooks=[dict(type='RunInfoHook'),"
-                "dict(type='InterruptAfterEpochHook',epoch=2)]"], expect_ok=False)
+    cfg = derived_config(tmp_path, "dict(type='InterruptAfterEpochHook', epoch=2)")
+    proc = run([sys.executable, 'tools/train.py', cfg, '--work-dir', str(tmp_path)],
+               expect_ok=False)
     assert proc.returncode != 0 and 'simulated interruption' in proc.stderr
     assert osp.exists(tmp_path / 'epoch_2.pth') and not osp.exists(tmp_path / 'epoch_3.pth')
-    proc = train(tmp_path, '--resume')
+    proc = train(tmp_path, '--resume')  # the plain config: nothing interrupts now
     log = proc.stdout + proc.stderr
     assert 'resumed epoch: 2' in log and 'restored Python / numpy / torch RNG' in log
     a, b = weights(trained / 'epoch_3.pth'), weights(tmp_path / 'epoch_3.pth')
@@ -113,17 +128,21 @@ def test_resume_after_interruption_matches_uninterrupted(trained, tmp_path):
 def test_dist_train_two_processes_gloo(tmp_path):
     env_port = str(29500 + os.getpid() % 1000)
     env = dict(os.environ, PYTHON=sys.executable, PORT=env_port,
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONPATH=PYPATH,
                OMP_NUM_THREADS='1')
+    cfg = derived_config(tmp_path, "dict(type='DumpRankWeightsHook')")
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', CFG, '2', '--work-dir', str(tmp_path),
-         '--cfg-options', HOOKS, 'train_cfg.max_epochs=1',
-         "custom_hooks=[dict(type='RunInfoHook'),dict(type='DumpRankWeightsHook')]"],
+        ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', str(tmp_path),
+         '--cfg-options', 'train_cfg.max_epochs=1'],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
     r0 = torch.load(tmp_path / 'rank0.pth', weights_only=True)
     r1 = torch.load(tmp_path / 'rank1.pth', weights_only=True)
-    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    assert len(r0['params']) > 50
+    assert all(torch.equal(r0['params'][k], r1['params'][k]) for k in r0['params'])
+    # BN statistics are per rank (each saw its own half of the data): they do differ
+    assert not torch.equal(r0['buffers']['backbone.bn1.running_mean'],
+                           r1['buffers']['backbone.bn1.running_mean'])
     # each rank saw half of the 32 training images: 2 iterations of 8 per epoch
     assert 'Epoch(train) [1][2/2]' in proc.stdout + proc.stderr
     proc = run([sys.executable, 'tools/test.py', CFG, str(tmp_path / 'epoch_1.pth'),
@@ -133,7 +152,7 @@ def test_dist_train_two_processes_gloo(tmp_path):
 
 def test_dist_test_two_processes(trained, tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(30500 + os.getpid() % 1000),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONPATH=PYPATH,
                OMP_NUM_THREADS='1')
     proc = subprocess.run(['bash', 'tools/dist_test.sh', CFG, str(trained / 'epoch_3.pth'), '2',
                            '--work-dir', str(tmp_path)],
@@ -171,7 +190,7 @@ def test_demo_script_end_to_end_tiny(tmp_path):
     train → test → curves."""
     env = dict(os.environ, PYTHON=sys.executable, DATA=str(tmp_path / 'data'),
                WORK=str(tmp_path / 'work'), NUM_TRAIN='48', NUM_TEST='24',
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONPATH=PYPATH,
                DEMO_CFG_OPTIONS='train_cfg.max_epochs=1 train_dataloader.batch_size=16 '
                'train_dataloader.num_workers=0 train_dataloader.persistent_workers=False '
                'val_dataloader.num_workers=0 val_dataloader.persistent_workers=False '

@@ -2,7 +2,6 @@
 model = dict(
     type='FERClassifier',
     backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
-    neck=None,
     head=dict(type='FERClsHead', num_classes=7, in_channels=512,
               losses=[dict(type='FERCrossEntropyLoss', loss_weight=1.0)]),
 )
