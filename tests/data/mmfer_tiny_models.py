@@ -34,7 +34,11 @@ class TinyConvBackbone(BaseModule):
 class TinyTwoBranchClassifier(FERClassifier):
     """Training: inputs N×V×3×H×W → V branches through backbone/neck/head, CE on every branch
     plus a 'cross' term from a training-only Linear(D→D) between branch 0 and 1 features.
-    Inference: one image N×3×H×W through backbone/neck/head only."""
+    Inference: one image N×3×H×W through backbone/neck/head only.  Training also reads the
+    per-sample field ``aux_label`` (like QCS's ``neg_label``), declared in
+    ``train_label_fields`` so that tools/analysis/benchmark.py fills it."""
+
+    train_label_fields = ('aux_label', )
 
     def __init__(self, *args, num_branches: int = 2, feat_dim: int = 64, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,6 +52,10 @@ class TinyTwoBranchClassifier(FERClassifier):
         feats = self.extract_feat(inputs.flatten(0, 1))
         logits = self.head(feats)
         target = gather_labels(data_samples, logits.device)
+        if not all('aux_label' in ds for ds in data_samples):
+            raise KeyError('TinyTwoBranchClassifier: training needs the field "aux_label"')
+        aux = torch.cat([ds.aux_label for ds in data_samples]).long()
+        assert aux.shape == target.shape
         f = feats['feat'].view(n, v, -1)
         cross = F.mse_loss(self.cross(f[:, 0]), f[:, 1].detach())
         return dict(loss_ce=F.cross_entropy(logits, target.repeat_interleave(v)),

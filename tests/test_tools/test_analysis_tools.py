@@ -110,6 +110,24 @@ def test_benchmark_side_by_side_with_train(tmp_path):
     assert '| tests/data/configs/tiny_two_branch.py |' in stdout.replace(ROOT + '/', '')
 
 
+def test_benchmark_random_batch_fields():
+    from mmfer.registry import MODELS
+    tool = load_tool('benchmark.py')
+    model = MODELS.build(dict(
+        type='FERClassifier', data_preprocessor=dict(num_classes=3),
+        backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+        head=dict(type='FERClsHead', num_classes=3, in_channels=64)))
+    data = tool.random_batch(model, 5, (16, 12), num_views=4, label_fields=['neg_label'])
+    assert data['inputs'].shape == (5, 4, 3, 16, 12) and data['inputs'].dtype == torch.uint8
+    assert len(data['data_samples']) == 5
+    for ds in data['data_samples']:
+        assert 0 <= int(ds.gt_label) < 3 and 0 <= int(ds.neg_label) < 3
+        assert ds.neg_label.shape == (1, )
+    assert tool.random_batch(model, 2, (8, 8))['inputs'].shape == (2, 3, 8, 8)
+    model.train_label_fields = ('aux', )
+    assert tool.train_label_fields(model, ['neg_label', 'aux']) == ['aux', 'neg_label']
+
+
 def write_scalars(path, lines):
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
@@ -145,13 +163,18 @@ def test_analyze_logs_plot_curve_and_train_time(tmp_path):
     assert 'loss: 5 points, last 0.5000 at step 10' in stdout
     assert 'fer/mean_class_accuracy: 2 points, last 45.0000 at step 2' in stdout
 
-    stdout = run_tool('analyze_logs.py', 'cal_train_time',
-                      work_dir / '20260101_000000' / 'vis_data' / 'scalars.json')
+    # cal_train_time in-process (the subprocess above covers the script's start-up)
+    stats = load_tool('analyze_logs.py').main(
+        ['cal_train_time', str(work_dir / '20260101_000000' / 'vis_data' / 'scalars.json')])[0]
     # first line skipped: epoch 1 → 0.2, epoch 2 → (0.4 + 0.6) / 2 = 0.5
-    assert 'epoch 1: 0.2000 s/iter' in stdout and 'epoch 2: 0.5000 s/iter' in stdout
-    assert 'slowest epoch 2' in stdout and 'fastest epoch 1' in stdout
-    assert 'time std over epochs is 0.1500' in stdout
-    assert f'average iter time: {(0.2 + 0.4 + 0.6) / 3:.4f}' in stdout
+    assert stats['epoch_means'] == pytest.approx({1: 0.2, 2: 0.5})
+    assert stats['slowest_epoch'] == 2 and stats['fastest_epoch'] == 1
+    assert stats['std_over_epochs'] == pytest.approx(0.15)
+    assert stats['mean_iter_time'] == pytest.approx((0.2 + 0.4 + 0.6) / 3)
+    # whole work dir (resumed run included), first line kept
+    stats = load_tool('analyze_logs.py').main(['cal_train_time', str(work_dir),
+                                               '--include-first'])[0]
+    assert stats['epoch_means'] == pytest.approx({1: 0.35, 2: (0.4 + 0.6 + 0.3) / 3, 3: 0.3})
 
 
 def test_curves_module_series(tmp_path):

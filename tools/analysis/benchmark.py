@@ -18,7 +18,10 @@ random data in the format a dataloader produces (uint8 images + ``DataSample``s 
   with the optim_wrapper built from the config's ``optim_wrapper`` (so SAM's two passes, AMP,
   gradient clipping are included); reported as samples/s (= batch / median step time).  A
   model with a ``num_branches`` attribute > 1 (e.g. QCS) gets N×V×3×H×W training inputs; one
-  sample is then V images, and img/s = V × samples/s is reported too.
+  sample is then V images, and img/s = V × samples/s is reported too.  Label fields a
+  training step needs besides ``gt_label`` (QCS: ``neg_label``, the negatives' class) are
+  filled with random labels: those named by ``--label-fields`` and by a model attribute
+  ``train_label_fields``.
 
 Every measurement runs ``--warmup`` untimed iterations first; times are medians over
 ``--iters`` iterations, with ``torch.cuda.synchronize`` around each timed call on CUDA.
@@ -35,9 +38,9 @@ import sys
 import time
 from typing import List, Optional
 
-import numpy as np
-import torch
 from mmengine.config import DictAction
+
+# torch / numpy are imported where used, so that `--help` stays fast
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -57,6 +60,10 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--iters', type=int, default=20, help='timed iterations (default 20)')
     parser.add_argument('--num-threads', type=int, default=None,
                         help='torch.set_num_threads (CPU intra-op threads)')
+    parser.add_argument('--label-fields', nargs='+', default=[],
+                        help='extra per-sample label fields the model\'s training step reads, '
+                             'filled with random labels (e.g. neg_label for QCS); added to '
+                             'those a model lists in its `train_label_fields` attribute')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random data')
     parser.add_argument('--out', help='write results to a .json or .md file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -70,8 +77,10 @@ def parse_args(argv: Optional[List[str]] = None):
         parser.error('--iters must be >= 1 and --warmup >= 0')
     if args.out and not args.out.endswith(('.json', '.md')):
         parser.error(f'--out must end with .json or .md, got {args.out}')
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda requested but torch.cuda.is_available() is False')
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda requested but torch.cuda.is_available() is False')
     return args
 
 
@@ -93,20 +102,35 @@ def num_views_of(model) -> int:
 
 
 def random_batch(model, batch_size: int, shape, num_views: int = 1, device='cpu',
-                 seed: int = 0) -> dict:
+                 seed: int = 0, label_fields=()) -> dict:
     """A batch as a dataloader delivers it: ``inputs`` uint8 N×3×H×W (or N×V×3×H×W for
-    ``num_views`` > 1) and ``data_samples`` with random ``gt_label`` in [0, num_classes)."""
+    ``num_views`` > 1) and ``data_samples`` with random ``gt_label`` in [0, num_classes), plus
+    every field of ``label_fields`` as a random 1-element long tensor in the same range."""
+    import torch
     from mmpretrain.structures import DataSample
     gen = torch.Generator().manual_seed(seed)
     size = (batch_size, ) + ((num_views, ) if num_views > 1 else ()) + (3, ) + tuple(shape)
     inputs = torch.randint(0, 256, size, generator=gen, dtype=torch.uint8).to(device)
-    labels = torch.randint(0, num_classes_of(model), (batch_size, ), generator=gen)
+    num_classes = num_classes_of(model)
+    labels = torch.randint(0, num_classes, (batch_size, ), generator=gen)
     samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    for name in label_fields:
+        extra = torch.randint(0, num_classes, (batch_size, 1), generator=gen)
+        for ds, y in zip(samples, extra):
+            ds.set_field(y.long(), name)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def train_label_fields(model, extra=()) -> list:
+    """Label fields a training step reads besides ``gt_label``: the model's
+    ``train_label_fields`` attribute (if any) and ``extra`` (``--label-fields``)."""
+    fields = list(getattr(model, 'train_label_fields', ()) or ())
+    return fields + [f for f in extra if f not in fields]
 
 
 def _timed(fn, warmup: int, iters: int, device: str) -> List[float]:
     """Seconds per call of ``fn`` for ``iters`` calls after ``warmup`` untimed ones."""
+    import torch
     cuda = device == 'cuda'
     for _ in range(warmup):
         fn()
@@ -127,6 +151,8 @@ def _timed(fn, warmup: int, iters: int, device: str) -> List[float]:
 def benchmark_inference(model, batch_size: int, shape, warmup: int, iters: int,
                         device: str = 'cpu', seed: int = 0) -> dict:
     """Latency (ms/img, median and p90) and throughput (img/s) of ``model.test_step``."""
+    import numpy as np
+    import torch
     data = random_batch(model, batch_size, shape, 1, device, seed)
     model.eval()
     with torch.no_grad():
@@ -140,10 +166,13 @@ def benchmark_inference(model, batch_size: int, shape, warmup: int, iters: int,
 
 
 def benchmark_train(model, optim_wrapper, batch_size: int, shape, warmup: int, iters: int,
-                    device: str = 'cpu', seed: int = 0) -> dict:
+                    device: str = 'cpu', seed: int = 0, label_fields=()) -> dict:
     """Samples/s of full optimizer steps ``model.train_step(data, optim_wrapper)``."""
+    import numpy as np
+    import torch
     views = num_views_of(model)
-    data = random_batch(model, batch_size, shape, views, device, seed)
+    data = random_batch(model, batch_size, shape, views, device, seed,
+                        train_label_fields(model, label_fields))
     model.train()
     times = _timed(lambda: model.train_step(data, optim_wrapper), warmup, iters, device)
     med = statistics.median(times)
@@ -154,6 +183,7 @@ def benchmark_train(model, optim_wrapper, batch_size: int, shape, warmup: int, i
 
 
 def benchmark_config(config: str, args) -> dict:
+    import torch
     from mmengine.optim import build_optim_wrapper
 
     from mmfer.utils.flops import build_model_from_cfg, count_model_flops, load_config
@@ -172,7 +202,8 @@ def benchmark_config(config: str, args) -> dict:
             raise KeyError(f'{config}: --train needs an `optim_wrapper` entry in the config')
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
         res['train'] = benchmark_train(model, optim_wrapper, args.train_batch_size, args.shape,
-                                       args.warmup, args.iters, args.device, args.seed)
+                                       args.warmup, args.iters, args.device, args.seed,
+                                       args.label_fields)
     return res
 
 
@@ -190,11 +221,16 @@ def add_ratios(results: List[dict]) -> None:
 
 
 def environment(args) -> dict:
+    import torch
     env = dict(torch=torch.__version__, device=args.device, num_threads=torch.get_num_threads(),
                cpu=platform.processor() or platform.machine(), shape=list(args.shape))
     if args.device == 'cuda':
         env['gpu'] = torch.cuda.get_device_name(0)
     return env
+
+
+def _rate(v: float) -> str:
+    return f'{v:.1f}' if v >= 10 else f'{v:.3f}'
 
 
 def to_markdown(results: List[dict], env: dict) -> str:
@@ -214,11 +250,11 @@ def to_markdown(results: List[dict], env: dict) -> str:
     for r in results:
         i = r['inference']
         cells = [r['config'], f'{r["params"]:,}', f'{r["macs"] / 1e9:.3f}', f'{i["latency_ms_median"]:.2f}',
-                 f'{i["latency_ms_p90"]:.2f}', f'{i["throughput_img_s"]:.1f}',
+                 f'{i["latency_ms_p90"]:.2f}', _rate(i['throughput_img_s']),
                  f'{i["throughput_ratio"]:.2f}']
         if has_train:
             t = r.get('train')
-            cells += ([f'{t["throughput_samples_s"]:.1f}', f'{t["throughput_img_s"]:.1f}',
+            cells += ([_rate(t['throughput_samples_s']), _rate(t['throughput_img_s']),
                        f'{t["throughput_ratio"]:.2f}'] if t else ['-', '-', '-'])
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -227,6 +263,7 @@ def to_markdown(results: List[dict], env: dict) -> str:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; returns ``dict(environment=..., results=[...])``."""
     args = parse_args(argv)
+    import torch
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     results = []
