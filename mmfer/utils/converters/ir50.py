@@ -210,8 +210,9 @@ def convert_ir50_checkpoint(checkpoint, depth: int = 50, num_stages: int = 3,
     ``IResNet`` of the given configuration; keys get ``prefix`` (e.g. ``'backbone.'``)."""
     from mmfer.models.backbones.ir50 import IResNet
     sd, info = convert_ir50(extract_state_dict(checkpoint), depth, num_stages, with_output_layer)
-    model = IResNet(depth=depth, num_stages=num_stages,
-                    out_indices=tuple(range(num_stages)), with_output_layer=with_output_layer)
+    with torch.device('meta'):  # names and shapes only
+        model = IResNet(depth=depth, num_stages=num_stages,
+                        out_indices=tuple(range(num_stages)), with_output_layer=with_output_layer)
     check_ir50(model, sd, info, source=source)
     meta = dict(converted_from=dict(
         source=f'IR-{depth} ({"layout " + info["layout"]})', file=source,
@@ -225,8 +226,9 @@ def ir50_key_list(depth: int = 50, num_stages: int = 3, with_output_layer: bool 
                   layout: str = 'A') -> List[str]:
     """The state-dict keys of an IR network in layout A or B (for tests and documentation)."""
     from mmfer.models.backbones.ir50 import IResNet
-    model = IResNet(depth=depth, num_stages=num_stages, out_indices=tuple(range(num_stages)),
-                    with_output_layer=with_output_layer)
+    with torch.device('meta'):
+        model = IResNet(depth=depth, num_stages=num_stages,
+                        out_indices=tuple(range(num_stages)), with_output_layer=with_output_layer)
     keys = list(model.state_dict())
     if layout == 'A':
         return keys

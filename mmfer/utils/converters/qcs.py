@@ -420,6 +420,7 @@ def verify_converted(state_dict: Dict[str, torch.Tensor], info: dict, training: 
     """Strictly compare a converted state dict with the mmfer model it is meant for: the base
     network (inference) or the QCS/DCS training classifier (``training=True``)."""
     from mmfer.utils.checkpoint import check_state_dict
-    model = (build_training_model(info['method'], info['num_classes']) if training else
-             build_inference_model(info['num_classes']))
+    with torch.device('meta'):  # only names and shapes are compared: no memory, no init cost
+        model = (build_training_model(info['method'], info['num_classes']) if training else
+                 build_inference_model(info['num_classes']))
     check_state_dict(model, state_dict, source=source)
