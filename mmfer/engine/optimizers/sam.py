@@ -229,3 +229,12 @@ class SAMDistributedDataParallel(MMDistributedDataParallel):
         if isinstance(optim_wrapper, SAMOptimWrapper):
             return sam_train_step(self, data, optim_wrapper)
         return super().train_step(data, optim_wrapper)
+
+
+# mmengine's Runner.wrap_model looks the wrapper type up with MODEL_WRAPPERS.get() on
+# mmengine's *root* registry, which does not search grandchild scopes (mmengine → mmpretrain →
+# mmfer): without this root entry `model_wrapper_cfg=dict(type='SAMDistributedDataParallel')`
+# resolves to None under distributed training.
+from mmengine.registry import MODEL_WRAPPERS as _ROOT_MODEL_WRAPPERS  # noqa: E402
+
+_ROOT_MODEL_WRAPPERS.register_module(module=SAMDistributedDataParallel)
