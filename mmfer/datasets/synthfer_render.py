@@ -376,7 +376,7 @@ def sample_params(seed: int, index: int, label: Optional[int] = None, split: str
 # ----------------------------------------------------------------------------------------------
 # Geometry
 # ----------------------------------------------------------------------------------------------
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """R = R_roll · R_pitch · R_yaw (degrees), see the module docstring for the signs."""
     y, p, r = np.deg2rad([yaw, pitch, roll])
     cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
@@ -850,7 +850,7 @@ def render(p: dict, size: int = 112) -> Tuple[np.ndarray, Dict[str, np.ndarray]]
         raise ValueError(f'size must be in [32, 256], got {size}')
     idp = p['id']
     yaw, pitch, roll = p['pose']
-    R = _rotation(yaw, pitch, roll)
+    R = rotation_matrix(yaw, pitch, roll)
     P, info = build_geometry(p)
     head_c = np.array([0.0, -0.3, 0.0])
     head_ax = np.array([idp['head_w'], idp['head_h'], 1.05])
