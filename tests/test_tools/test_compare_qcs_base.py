@@ -21,7 +21,8 @@ def _get(cfg, dotted):
 
 @pytest.mark.parametrize('variant', sorted(cmp.VARIANTS))
 def test_overrides_target_existing_keys(variant, tmp_path):
-    args = cmp.parse_args(['--epochs', '3', '--num-samples', '96', '--val-samples', '32'])
+    args = cmp.parse_args(['--epochs', '3', '--num-samples', '96', '--val-samples', '32',
+                           '--lr', '1e-4'])
     cmd = cmp.train_command(variant, args, 7, str(tmp_path))
     assert cmd[1].endswith('tools/train.py') and cmd[cmd.index('--seed') + 1] == '7'
     cfg = Config.fromfile(cmd[2])
@@ -32,6 +33,7 @@ def test_overrides_target_existing_keys(variant, tmp_path):
             _get(cfg, opt.split('=', 1)[0])  # KeyError if the override would create a new key
     cfg.merge_from_dict({k: (int(v) if v.isdigit() else v) for k, v in
                          (o.split('=', 1) for o in opts)})
+    assert float(cfg.optim_wrapper.optimizer.lr) == 1e-4
     assert cfg.train_cfg.max_epochs == 3 and cfg.param_scheduler.T_max == 3
     assert _get(cfg.train_dataloader, cmp.VARIANTS[variant][1]).num_samples == 96
     assert cfg.val_dataloader.dataset.num_samples == 32

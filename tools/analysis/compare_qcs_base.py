@@ -2,7 +2,7 @@
 
     python tools/analysis/compare_qcs_base.py [--variants base base_sam qcs dcs] [--epochs 5]
         [--num-samples 1600] [--val-samples 400] [--seeds 0 1] [--threads 1] [--workers 2]
-        [--work-dir work_dirs/compare_qcs_base] [--dry-run]
+        [--lr LR] [--work-dir work_dirs/compare_qcs_base] [--dry-run]
 
 Variants (all share the tiny base network of ``configs/qcs/poster_base_synthfer.py``, the same
 anchors per epoch, epochs, cosine schedule and Adam lr 1e-3; QCS/DCS batches hold as many images
@@ -51,6 +51,7 @@ def parse_args(argv=None):
     p.add_argument('--num-samples', type=int, default=1600, help='training anchors per epoch')
     p.add_argument('--val-samples', type=int, default=400)
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--lr', type=float, help='override the Adam lr of every variant')
     p.add_argument('--threads', type=int, default=1, help='OMP_NUM_THREADS of each run')
     p.add_argument('--workers', type=int, default=2, help='dataloader workers')
     p.add_argument('--work-dir', default='work_dirs/compare_qcs_base')
@@ -71,6 +72,8 @@ def train_command(variant: str, args, seed: int, work_dir: str) -> List[str]:
         f'val_dataloader.num_workers={args.workers}',
         'default_hooks.checkpoint.max_keep_ckpts=1',
     ] + extra
+    if args.lr is not None:
+        opts.append(f'optim_wrapper.optimizer.lr={args.lr}')
     if args.workers == 0:
         opts += ['train_dataloader.persistent_workers=False',
                  'val_dataloader.persistent_workers=False']
