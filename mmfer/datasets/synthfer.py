@@ -43,8 +43,9 @@ from mmpretrain.datasets import BaseDataset
 
 from mmfer.registry import DATASETS
 
-from .synthfer_render import (CLASSES, NUM_CLASSES, RAFDB_TRAIN_COUNTS, SPLIT_IDS, WEAK_INTENSITY,
-                              _keyed_rng, render, sample_meta, sample_params)
+from .synthfer_render import (CLASSES, DEFAULT_NUM_IDENTITIES, NUM_CLASSES, RAFDB_TRAIN_COUNTS,
+                              SPLIT_IDS, WEAK_INTENSITY, _keyed_rng, render, sample_meta,
+                              sample_params)
 
 SUBSETS = {
     None: {},
@@ -57,7 +58,8 @@ SUBSETS = {
 _K_LABELS, _K_NOISE = 1001, 1002
 
 
-def class_counts(num_samples: int, class_balance: Union[str, Sequence[float]] = 'uniform') -> np.ndarray:
+def class_counts(num_samples: int,
+                 class_balance: Union[str, Sequence[float]] = 'uniform') -> np.ndarray:
     """Exact per-class counts summing to ``num_samples`` (largest-remainder rounding).
 
     ``class_balance``: 'uniform', 'rafdb' (RAF-DB train proportions
@@ -137,7 +139,7 @@ class SynthFER(BaseDataset):
     def __init__(self, num_samples: int = 1000, split: str = 'train', img_size: int = 112,
                  seed: int = 0, class_balance: Union[str, Sequence[float]] = 'uniform',
                  label_noise: float = 0.0, subset: Optional[str] = None,
-                 num_identities: int = 600, nuisance: Optional[dict] = None,
+                 num_identities: int = DEFAULT_NUM_IDENTITIES, nuisance: Optional[dict] = None,
                  intensity_cfg: Optional[dict] = None, pipeline: Sequence = (), **kwargs):
         if split not in SPLIT_IDS:
             raise ValueError(f'SynthFER: split must be one of {sorted(SPLIT_IDS)}, got {split!r}')
@@ -183,8 +185,8 @@ class SynthFER(BaseDataset):
                 pose=np.array(m['pose'], np.float32), occluder=m['occluder']))
         counts = np.bincount(clean, minlength=NUM_CLASSES)
         MMLogger.get_current_instance().info(
-            f'SynthFER {self.split} (subset={self.subset}, seed={self.seed}, size={self.img_size}): '
-            f'{self.num_samples} samples, per class '
+            f'SynthFER {self.split} (subset={self.subset}, seed={self.seed}, '
+            f'size={self.img_size}): {self.num_samples} samples, per class '
             + ', '.join(f'{c} {n}' for c, n in zip(CLASSES, counts))
             + (f'; label noise {self.label_noise:.0%}: {int((noisy != clean).sum())} flipped'
                if self.label_noise > 0 else ''))

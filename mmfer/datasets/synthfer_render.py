@@ -43,6 +43,7 @@ RAFDB_TRAIN_COUNTS = (1290, 281, 717, 4772, 1982, 705, 2524)
 SPLIT_IDS = {'train': 0, 'val': 1, 'test': 2}
 # Identities of different splits never overlap: identity = offset[split] + k, k < num_identities.
 IDENTITY_OFFSETS = {'train': 0, 'val': 1_000_000, 'test': 2_000_000}
+DEFAULT_NUM_IDENTITIES = 1500
 
 # Facial actions (FACS action units in brackets).
 ACTIONS = ('inner_brow_raise',   # AU1
@@ -70,12 +71,12 @@ PROTOTYPES = {
             mouth_round=0.7),
     1: dict(inner_brow_raise=0.95, outer_brow_raise=0.45, brow_lower=0.55, upper_lid_raise=0.95,
             lid_tighten=0.2, lip_stretch=0.9, jaw_drop=0.35),
-    2: dict(nose_wrinkle=0.95, upper_lip_raise=0.85, brow_lower=0.45, lip_corner_depress=0.35,
-            chin_raise=0.3, lid_tighten=0.35, cheek_raise=0.25),
+    2: dict(nose_wrinkle=0.95, upper_lip_raise=0.85, brow_lower=0.55, lip_corner_depress=0.7,
+            chin_raise=0.3, lid_tighten=0.35, cheek_raise=0.1),
     3: dict(cheek_raise=0.75, lip_corner_pull=1.0),
     4: dict(inner_brow_raise=0.85, brow_lower=0.45, lip_corner_depress=0.85, chin_raise=0.45,
             lid_droop=0.6),
-    5: dict(brow_lower=1.0, upper_lid_raise=0.3, lid_tighten=0.7, lip_press=0.85, chin_raise=0.35),
+    5: dict(brow_lower=1.0, upper_lid_raise=0.3, lid_tighten=0.8, lip_press=0.95, chin_raise=0.35),
     6: dict(),
 }
 
@@ -93,14 +94,21 @@ _STYLE_CDF = np.cumsum([0.08, 0.35, 0.22, 0.3, 0.05])[:-1]
 IRIS_COLOURS = np.array([(70, 45, 25), (110, 75, 40), (70, 110, 150), (80, 120, 80),
                          (110, 110, 115)], np.float32)
 
+# Projection q = size·(IMAGE_CENTRE + shift) + size·FACE_SCALE·scale·(R·(p − ROT_ORIGIN))[:2]:
+# one head unit (half the head width) spans FACE_SCALE of the image, as tight as RAF-DB's
+# aligned crops.
+FACE_SCALE = 0.43
+ROT_ORIGIN = (0.0, 0.15, -0.25)
+IMAGE_CENTRE = (0.5, 0.47)
+
 # Default nuisance settings (probabilities and ranges); ``sample_params(nuisance=...)`` overrides.
 DEFAULT_NUISANCE = dict(
-    yaw_std=28.0, yaw_max=60.0, pitch_std=10.0, roll_std=8.0, angle_max=25.0,
-    scale_jitter=0.08, shift_jitter=0.05,
-    occlusion_prob=0.2, blur_prob=0.4, blur_max=1.1, noise_prob=0.5, noise_max=10.0,
-    jpeg_prob=0.6, jpeg_min=30, light_strength=0.5, clutter=(4, 10))
+    yaw_std=20.0, yaw_max=60.0, pitch_std=9.0, roll_std=3.0, angle_max=25.0,
+    scale_jitter=0.04, shift_jitter=0.025,
+    occlusion_prob=0.08, blur_prob=0.25, blur_max=0.8, noise_prob=0.5, noise_max=6.0,
+    jpeg_prob=0.5, jpeg_min=40, light_strength=0.4, clutter=(2, 6))
 # Intensity of non-neutral expressions: lo + (1 - lo) * Beta(a, b).
-DEFAULT_INTENSITY = dict(lo=0.1, a=2.0, b=1.3)
+DEFAULT_INTENSITY = dict(lo=0.25, a=2.5, b=1.2)
 WEAK_INTENSITY = (0.1, 0.35)   # range used by the weak-intensity subset
 OCCLUDERS = ('sunglasses', 'mask', 'hand', 'patch', 'glasses')
 STRONG_OCCLUDERS = ('sunglasses', 'mask', 'hand', 'patch')
@@ -179,15 +187,15 @@ def identity_params(seed: int, identity: int) -> dict:
         hair_style=int(np.searchsorted(_STYLE_CDF, rng.random())),  # bald short fringe long bun
         head_w=rng.uniform(0.92, 1.06), head_h=rng.uniform(1.22, 1.38),
         jaw_w=rng.uniform(0.78, 0.95), jaw_square=rng.uniform(2.0, 3.2), chin_y=rng.uniform(1.12, 1.3),
-        eye_y=rng.uniform(-0.08, 0.02), eye_dx=rng.uniform(0.34, 0.42), eye_w=rng.uniform(0.16, 0.2),
-        eye_h=rng.uniform(0.065, 0.085), eye_tilt=rng.uniform(-0.02, 0.03),
-        brow_gap=rng.uniform(0.14, 0.22), brow_h=rng.uniform(0.2, 0.28),
-        brow_thick=rng.uniform(0.035, 0.075), brow_arch=rng.uniform(0.02, 0.07),
+        eye_y=rng.uniform(-0.08, 0.02), eye_dx=rng.uniform(0.34, 0.42), eye_w=rng.uniform(0.18, 0.22),
+        eye_h=rng.uniform(0.075, 0.095), eye_tilt=rng.uniform(-0.02, 0.03),
+        brow_gap=rng.uniform(0.14, 0.22), brow_h=rng.uniform(0.22, 0.27),
+        brow_thick=rng.uniform(0.055, 0.09), brow_arch=rng.uniform(0.02, 0.07),
         nose_len=rng.uniform(0.38, 0.5), nose_w=rng.uniform(0.13, 0.19),
-        mouth_y=rng.uniform(0.68, 0.78), mouth_w=rng.uniform(0.26, 0.34),
-        lip_up=rng.uniform(0.05, 0.08), lip_lo=rng.uniform(0.07, 0.11),
+        mouth_y=rng.uniform(0.68, 0.78), mouth_w=rng.uniform(0.3, 0.37),
+        lip_up=rng.uniform(0.06, 0.09), lip_lo=rng.uniform(0.08, 0.12),
         # resting face: a neutral face is never exactly "all actions at rest"
-        rest_corner=rng.normal(0, 0.06), rest_brow=rng.normal(0, 0.06),
+        rest_corner=rng.normal(0, 0.035), rest_brow=rng.normal(0, 0.035),
         beard=bool(rng.random() < 0.12), age_lines=rng.uniform(0.0, 0.5),
         cheek_blush=rng.uniform(0.0, 0.35),
         hair_wave=(rng.uniform(0.0, 0.07), rng.uniform(0.5, 1.6), rng.uniform(0, 2 * np.pi)))
@@ -225,7 +233,7 @@ def _sample_expression(rng: np.random.Generator, label: int, intensity: float,
     idx = [A[name] for name in proto]
     acts[idx] = np.fromiter(proto.values(), float, len(idx)) * intensity * rng.uniform(0.7, 1.15, len(idx))
     # idle activations: everyone moves a little
-    acts += np.abs(rng.normal(0, 0.04, len(ACTIONS))) * (rng.random(len(ACTIONS)) < 0.3)
+    acts += np.abs(rng.normal(0, 0.03, len(ACTIONS))) * (rng.random(len(ACTIONS)) < 0.3)
     # resting face (identity): slightly down-turned mouth, lowered brows ...
     if rest_corner > 0:
         acts[A['lip_corner_depress']] += rest_corner
@@ -289,7 +297,7 @@ def _options(split, nuisance, intensity_cfg):
 
 
 def sample_meta(seed: int, index: int, label: Optional[int] = None, split: str = 'train',
-                num_identities: int = 600,
+                num_identities: int = DEFAULT_NUM_IDENTITIES,
                 intensity_range: Optional[Tuple[float, float]] = None,
                 min_abs_yaw: float = 0.0, occlusion: Optional[str] = None,
                 nuisance: Optional[dict] = None, intensity_cfg: Optional[dict] = None) -> dict:
@@ -307,7 +315,7 @@ def sample_meta(seed: int, index: int, label: Optional[int] = None, split: str =
 
 
 def sample_params(seed: int, index: int, label: Optional[int] = None, split: str = 'train',
-                  num_identities: int = 600,
+                  num_identities: int = DEFAULT_NUM_IDENTITIES,
                   intensity_range: Optional[Tuple[float, float]] = None,
                   min_abs_yaw: float = 0.0, occlusion: Optional[str] = None,
                   nuisance: Optional[dict] = None, intensity_cfg: Optional[dict] = None) -> dict:
@@ -513,11 +521,11 @@ def build_geometry(p: dict) -> Tuple[_Pts, dict]:
     # --- brows 17..26 (outer→inner on the image left, inner→outer on the right) ---
     u = _BROW_T                                           # 0 outer, 1 inner
     x_in, x_out = idp['brow_gap'], idp['eye_dx'] + ew * 1.25
-    bx = x_out + (x_in - x_out) * u - 0.06 * brow4 * u * u
+    bx = x_out + (x_in - x_out) * u - 0.1 * brow4 * u * u - 0.04 * brow1 * brow4 * u
     by = (ey - idp['brow_h'] - idp['brow_arch'] * np.sin(np.pi * (u * 0.8 + 0.1)) + 0.02 * u
-          - 0.17 * brow1 * u ** 1.6
-          - 0.13 * brow2 * (1 - 0.45 * u) - 0.04 * brow2 * np.sin(np.pi * u)
-          + 0.1 * brow4 * (0.45 + 0.55 * u))
+          - 0.3 * brow1 * u ** 1.6
+          - 0.22 * brow2 * (1 - 0.45 * u) - 0.06 * brow2 * np.sin(np.pi * u)
+          + 0.2 * brow4 * (0.4 + 0.6 * u))
     P.add2('brow', np.concatenate([np.column_stack([-bx[:5], by[:5]]),
                                    np.column_stack([bx[4::-1], by[4::-1]])]), 0.03)
     tt = u[5:]
@@ -539,8 +547,8 @@ def build_geometry(p: dict) -> Tuple[_Pts, dict]:
     P.add2('nose_wing', [[-nw * 1.15, base_y - 0.06], [nw * 1.15, base_y - 0.06]], 0.08)
 
     # --- eyes 36..47 ---
-    up_open = (1 + lid5) * (1 - 0.45 * lid7) * (1 - 0.45 * droop) * (1 - 0.25 * cheek6)
-    lo_open = (1 - 0.55 * cheek6) * (1 - 0.45 * lid7) * (1 + 0.15 * lid5)
+    up_open = (1 + 1.4 * lid5) * (1 - 0.55 * lid7) * (1 - 0.5 * droop) * (1 - 0.3 * cheek6)
+    lo_open = (1 - 0.65 * cheek6) * (1 - 0.55 * lid7) * (1 + 0.3 * lid5)
     uu = _LID_U                                           # 0 outer corner, 1 inner corner
     tilt = idp['eye_tilt'] * (1 - 1.3 * uu)
     sin_u = np.sin(np.pi * uu)
@@ -566,16 +574,16 @@ def build_geometry(p: dict) -> Tuple[_Pts, dict]:
     P.add2('eyes', np.array(eye_lm).reshape(12, 2), -0.04)
 
     # --- mouth 48..67 ---
-    mw = idp['mouth_w'] * (1 + 0.28 * pull12 + 0.3 * str20 - 0.3 * rnd - 0.12 * press24)
+    mw = idp['mouth_w'] * (1 + 0.35 * pull12 + 0.4 * str20 - 0.4 * rnd - 0.15 * press24)
     my = idp['mouth_y'] + 0.03 * jaw26
-    corner_dy = -0.13 * pull12 + 0.1 * dep15 + 0.02 * str20
+    corner_dy = -0.24 * pull12 + 0.2 * dep15 + 0.03 * str20
     thin = (1 - 0.65 * press24) * (1 - 0.3 * str20)
     ul = idp['lip_up'] * thin * (1 - 0.3 * pull12)
     ll_ = idp['lip_lo'] * thin * (1 - 0.2 * pull12)
-    gap = 0.32 * jaw26 + 0.02 * str20
+    gap = 0.45 * jaw26 + 0.03 * str20
     if p['variant'] == 1 and p['label'] == 1:              # fear with a closed, stretched mouth
         gap = 0.0
-    raise_up, pout = 0.08 * lip10, 0.04 * chin17
+    raise_up, pout = 0.13 * lip10, 0.05 * chin17
     m = _MOUTH_U
     one = 1 - m * m
     base = my + corner_dy * np.abs(m) ** 2.2
@@ -606,17 +614,17 @@ def build_geometry(p: dict) -> Tuple[_Pts, dict]:
         ys = (ey - idp['brow_h'] - 0.2 - 0.09 * j - 0.03 * np.cos(xs * 2)
               - 0.03 * brow1 * np.exp(-xs * xs / 0.05))
         wr.append(('fore', fore, np.column_stack([xs, ys])))
-    s_nl = 0.8 * pull12 + 0.6 * lip10 + 0.5 * cheek6 + 0.25 * nose9 + idp['age_lines'] * 0.4
+    s_nl = 0.8 * pull12 + 0.3 * lip10 + 0.5 * cheek6 + 0.15 * nose9 + idp['age_lines'] * 0.4
     for side in (-1, 1):
         ys = np.linspace(ey - idp['brow_h'] - 0.08, ey - 0.08, 4)
-        wr.append(('glab', brow4, np.column_stack([side * (0.05 + 0.02 * (ys - ys[0])), ys])))
+        wr.append(('glab', brow4 * 1.3, np.column_stack([side * (0.05 + 0.02 * (ys - ys[0])), ys])))
         cx_, cy_ = side * (mw + 0.06), my + corner_dy + 0.05
         wr.append(('nasolabial', s_nl, np.array(
             [[side * (nw * 1.2 + 0.03), base_y - 0.08], [side * (nw * 1.2 + 0.12), base_y + 0.05],
              [cx_, cy_ - 0.02], [cx_ * 0.98, cy_ + 0.12]])))
         for j in range(2):
             yy = ey + 0.12 + 0.07 * j
-            wr.append(('nosewr', nose9 * 1.1, np.array(
+            wr.append(('nosewr', nose9 * 1.4, np.array(
                 [[side * 0.03, yy], [side * 0.1, yy + 0.025], [side * 0.16, yy + 0.01]])))
         ox = side * (idp['eye_dx'] + ew + 0.03)
         for j in (-1, 0, 1):
@@ -674,11 +682,12 @@ def _ell(img, centre, axes, angle, colour, th=-1):
 
 
 def _col(c):
+    """A colour (scalar or sequence) as a list of floats clipped to [0, 255]."""
     if isinstance(c, (int, float)):
         return (min(255.0, max(0.0, float(c))),)
     if isinstance(c, np.ndarray):
-        return np.clip(c, 0, 255).tolist()
-    return [min(255.0, max(0.0, float(v))) for v in c]
+        c = c.tolist()
+    return [min(255.0, max(0.0, v)) for v in c]
 
 
 def _mix(a, b, t):
@@ -870,10 +879,10 @@ def render(p: dict, size: int = 112) -> Tuple[np.ndarray, Dict[str, np.ndarray]]
                          [0, -1.55, -0.5]])
 
     pts, sl = P.stack(idp)
-    origin = np.array([0.0, 0.15, -0.25])
+    origin = np.array(ROT_ORIGIN)
     rot = (pts - origin) @ R.T
-    s = size * 0.36 * p['scale']
-    q = size * (np.array([0.5, 0.47]) + p['shift']) + s * rot[:, :2]
+    s = size * FACE_SCALE * p['scale']
+    q = size * (np.array(IMAGE_CENTRE) + p['shift']) + s * rot[:, :2]
     qi = np.rint(q * _F).astype(np.int32)        # OpenCV fixed-point coordinates
     lm_sl = [sl[n] for n in ('jaw', 'brow', 'nose', 'eyes', 'mouth')]
     lm = np.concatenate([q[x] for x in lm_sl])
@@ -947,6 +956,13 @@ def render(p: dict, size: int = 112) -> Tuple[np.ndarray, Dict[str, np.ndarray]]
         for c in (lm[[36, 39, 48]].mean(0), lm[[42, 45, 54]].mean(0)):
             _ell(img, c, (0.12 * s, 0.12 * s), 0, blush)
 
+    # raised cheeks (AU6): highlighted cheek apples under the outer eye corners
+    cheek = float(p['actions'][A['cheek_raise']])
+    if cheek > 0.15:
+        hl = _mix(skin, (255, 255, 255), 0.12 * cheek)
+        for e, m in ((lm[41], lm[48]), (lm[46], lm[54])):
+            _ell(img, e * 0.55 + m * 0.45 + (e - m) * (0.1, 0) , (0.14 * s, 0.1 * s), roll, hl)
+
     # eyes
     ri = max(0.43 * 0.5 * max(1.0, np.linalg.norm(lm[39] - lm[36]), np.linalg.norm(lm[45] - lm[42])), 1.2)
     ri_x = ri * max(0.45, np.cos(np.deg2rad(yaw)))
@@ -970,7 +986,7 @@ def render(p: dict, size: int = 112) -> Tuple[np.ndarray, Dict[str, np.ndarray]]
 
     # wrinkles and folds, darker with their action's strength
     for name, strength, kind in info['wrinkles']:
-        _line(img, qi[sl[name]], skin * (1 - 0.47 * strength), (1.3 if kind == 'nasolabial' else 1.0) * lw)
+        _line(img, qi[sl[name]], skin * (1 - 0.55 * strength), (1.0 + 0.6 * strength) * lw)
 
     cv2.fillPoly(img, [qi[sl['browp0']], qi[sl['browp1']]], _col(_mix(hair, (20, 15, 12), 0.3) * 0.9),
                  cv2.LINE_AA, _SH)

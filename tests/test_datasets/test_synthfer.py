@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mmfer.datasets.synthfer import (SynthFER, assign_labels, class_counts, corrupt_labels)
-from mmfer.datasets.synthfer_render import (A, CLASSES, RAFDB_TRAIN_COUNTS, STRONG_OCCLUDERS,
+from mmfer.datasets.synthfer_render import (A, CLASSES, FACE_SCALE, IMAGE_CENTRE,
+                                            RAFDB_TRAIN_COUNTS, ROT_ORIGIN, STRONG_OCCLUDERS,
                                             WEAK_INTENSITY, build_geometry, render,
                                             rotation_matrix, sample_meta, sample_params)
 from mmfer.registry import DATASETS
@@ -58,9 +59,9 @@ def test_projection_matches_hand_computation_and_yaw_direction():
     P, _ = build_geometry(p)
     pts, sl = P.stack(p['id'])
     tip = pts[sl['nose']][3]                        # landmark 30 (nose tip) in the head frame
-    origin = np.array([0.0, 0.15, -0.25])
-    s = size * 0.36 * p['scale']
-    cx = size * (0.5 + p['shift'][0])
+    origin = np.array(ROT_ORIGIN)
+    s = size * FACE_SCALE * p['scale']
+    cx = size * (IMAGE_CENTRE[0] + p['shift'][0])
     xs = {}
     for yaw in (-40.0, 0.0, 40.0):
         ann = render(_posed(p, yaw), size)[1]
@@ -132,7 +133,8 @@ def test_class_counts_uniform_and_rafdb():
     assert np.bincount(labels, minlength=7).tolist() == class_counts(700, 'rafdb').tolist()
     assert not (labels[:-1] <= labels[1:]).all()          # shuffled, not sorted
     ds = DATASETS.build(dict(type='SynthFER', num_samples=700, class_balance='rafdb'))
-    assert np.bincount(ds.get_gt_labels(), minlength=7).tolist() == class_counts(700, 'rafdb').tolist()
+    expect = class_counts(700, 'rafdb').tolist()
+    assert np.bincount(ds.get_gt_labels(), minlength=7).tolist() == expect
     assert ds.metainfo['classes'] == CLASSES
     with pytest.raises(ValueError, match='class_balance'):
         class_counts(10, 'affectnet')
@@ -164,7 +166,8 @@ def test_dataset_noise_keeps_clean_label():
     res = ds[k]
     assert res['gt_label'] == y[k] and res['gt_label_clean'] == yc[k] != res['gt_label']
     # the image is rendered from the clean label: identical to the noise-free dataset's
-    assert res['img'].tobytes() == SynthFER(num_samples=200, split='train', img_size=32)[k]['img'].tobytes()
+    clean_ds = SynthFER(num_samples=200, split='train', img_size=32)
+    assert res['img'].tobytes() == clean_ds[k]['img'].tobytes()
 
 
 @pytest.mark.parametrize('subset', ['pose30', 'pose45', 'occlusion', 'weak'])
@@ -205,7 +208,8 @@ def test_dataset_results_and_pipeline():
     np.testing.assert_array_equal(raw['landmarks'], ann['landmarks'])
     assert raw['identity'] == ann['identity'] >= 1_000_000          # val identities offset
     meta = sample_meta(0, 2, raw['gt_label_clean'], split='val')
-    assert raw['intensity'] == meta['intensity'] and tuple(raw['pose']) == pytest.approx(meta['pose'])
+    assert raw['intensity'] == meta['intensity']
+    assert tuple(raw['pose']) == pytest.approx(meta['pose'])
     out = ds[2]
     assert out['inputs'].shape == (3, 40, 40) and out['inputs'].dtype == torch.uint8
     assert int(out['data_samples'].gt_label) == raw['gt_label']

@@ -65,7 +65,8 @@ def test_writer_rafdb_layout_identical_for_any_worker_count(tmp_path):
     # EAC-style noisy label files: train rows only, with round(p·N) labels changed
     noisy = (root / 'EmoLabel' / 'noise03.txt').read_text().splitlines()
     assert len(noisy) == 14 and sum(a != b for a, b in zip(noisy, lines[:14])) == round(0.3 * 14)
-    assert [int(x.split()[1]) - 1 for x in noisy] == corrupt_labels(labels['train'], 0.3, 5, 'train').tolist()
+    expect = corrupt_labels(labels['train'], 0.3, 5, 'train')
+    assert [int(x.split()[1]) - 1 for x in noisy] == expect.tolist()
     assert (root / 'EmoLabel' / 'noise01.txt').is_file()
     # annotation file: 68 landmarks and the pose per image, in the file order
     ann = json.loads((root / 'synthfer_annotations.json').read_text())
@@ -77,7 +78,8 @@ def test_writer_rafdb_layout_identical_for_any_worker_count(tmp_path):
     r = recs[2]
     res = SynthFER(num_samples=14, split='train', img_size=48, seed=5).render_sample(2)
     np.testing.assert_allclose(r['landmarks'], res['landmarks'], atol=0.006)
-    assert r['yaw'] == pytest.approx(float(res['pose'][0]), abs=1e-3) and r['label'] == res['gt_label']
+    assert r['label'] == res['gt_label']
+    assert r['yaw'] == pytest.approx(float(res['pose'][0]), abs=1e-3)
     # filtered test subsets list test images only, each satisfying its rule
     pose30 = (root / 'subsets' / 'test_pose30.txt').read_text().split()
     yaw = {f"{os.path.basename(r['file']).replace('_aligned', '')}": r['yaw'] for r in recs}
@@ -109,7 +111,8 @@ def test_writer_output_reads_with_rafdb_reader(tmp_path):
                  '--workers', '1'])
     ds = DATASETS.build(dict(type='RAFDB', data_root=str(tmp_path), split='test'))
     assert len(ds) == 3
-    assert [ds.get_data_info(i)['gt_label'] for i in range(3)] == assign_labels(3, 0, 'test').tolist()
+    expect = assign_labels(3, 0, 'test').tolist()
+    assert [ds.get_data_info(i)['gt_label'] for i in range(3)] == expect
 
 
 def test_browse_dataset_synthfer_and_config(tmp_path):
@@ -122,8 +125,9 @@ def test_browse_dataset_synthfer_and_config(tmp_path):
     assert img.shape == (48 + 28, 7 * 50 - 2, 3)
     # config mode, in-process: the pipeline output with class names
     cfg = tmp_path / 'cfg.py'
-    cfg.write_text("train_dataloader = dict(dataset=dict(type='SynthFER', num_samples=4, img_size=32, "
-                   "pipeline=[dict(type='PackInputs')]))\n")
+    cfg.write_text(
+        "train_dataloader = dict(dataset=dict(type='SynthFER', num_samples=4, img_size=32, "
+        "pipeline=[dict(type='PackInputs')]))\n")
     browse = _load(BROWSE, 'browse_dataset')
     browse.main([str(cfg), '--num', '4', '--cols', '2', '--out', str(tmp_path / 'cfg.png')])
     img = cv2.imread(str(tmp_path / 'cfg.png'))

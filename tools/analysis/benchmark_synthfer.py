@@ -45,8 +45,10 @@ def parse_args(argv=None):
 
 def _stats(x_s):
     x = np.asarray(x_s) * 1000.0
-    return dict(median_ms=round(float(np.median(x)), 3), p90_ms=round(float(np.percentile(x, 90)), 3),
-                mean_ms=round(float(x.mean()), 3), min_ms=round(float(x.min()), 3))
+    return dict(median_ms=round(float(np.median(x)), 3),
+                p90_ms=round(float(np.percentile(x, 90)), 3),
+                mean_ms=round(float(x.mean()), 3),
+                min_ms=round(float(x.min()), 3))
 
 
 def benchmark(size=112, num=1000, warmup=20, seed=0, split='train') -> dict:

@@ -70,8 +70,8 @@ def _caption(tile: np.ndarray, lines: List[str], scale: float) -> np.ndarray:
     band = np.full((h, tile.shape[1], 3), 30, np.uint8)
     fs = 0.33 * scale
     for k, text in enumerate(lines):
-        cv2.putText(band, text, (2, int((k + 0.75) * CAPTION * scale)), cv2.FONT_HERSHEY_SIMPLEX, fs,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(band, text, (2, int((k + 0.75) * CAPTION * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                    fs, (255, 255, 255), 1, cv2.LINE_AA)
     return np.concatenate([tile, band], 0)
 
 
@@ -130,7 +130,8 @@ def synthfer_tiles(args) -> List[np.ndarray]:
             for c in range(len(classes)):
                 idx = np.flatnonzero(labels[args.start:] == c) + args.start
                 if row >= len(idx):
-                    raise RuntimeError(f'not enough samples of class {classes[c]}; lower --per-class')
+                    raise RuntimeError(
+                        f'not enough samples of class {classes[c]}; lower --per-class')
                 picks.append(int(idx[row]))
     else:
         picks = list(range(args.start, args.start + n))
@@ -172,13 +173,15 @@ def config_tiles(args) -> List[np.ndarray]:
         if args.rgb_inputs:
             img = img[:, :, ::-1].copy()
         if args.scale != 1:
-            img = cv2.resize(img, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_NEAREST)
+            img = cv2.resize(img, None, fx=args.scale, fy=args.scale,
+                             interpolation=cv2.INTER_NEAREST)
         ds_sample = out['data_samples']
         label = int(ds_sample.gt_label[0]) if 'gt_label' in ds_sample else -1
         name = classes[label] if classes is not None and 0 <= label < len(classes) else str(label)
         tiles.append(_caption(img, [f'{i}: {name}'], max(args.scale, 1.0)))
     if not tiles:
-        raise RuntimeError(f'the {args.phase} dataset of {args.config} has no samples from {args.start}')
+        raise RuntimeError(
+            f'the {args.phase} dataset of {args.config} has no samples from {args.start}')
     # tiles of different sizes (no resize in the pipeline) are padded to the largest
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
@@ -189,7 +192,12 @@ def config_tiles(args) -> List[np.ndarray]:
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
     tiles = synthfer_tiles(args) if args.synthfer else config_tiles(args)
-    cols = args.cols or (7 if args.synthfer and args.per_class else int(np.ceil(np.sqrt(len(tiles)))))
+    if args.cols:
+        cols = args.cols
+    elif args.synthfer and args.per_class:
+        cols = 7
+    else:
+        cols = int(np.ceil(np.sqrt(len(tiles))))
     grid = make_grid(tiles, cols)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if args.palette:

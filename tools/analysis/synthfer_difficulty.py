@@ -1,4 +1,4 @@
-"""How hard is SynthFER?  Train the baseline once, evaluate the clean test split and the hard subsets.
+"""How hard is SynthFER? Train the baseline once, evaluate the clean test and the hard subsets.
 
 Plain PyTorch, mirroring the quick-start demo (``configs/baseline/r18_synthfer.py``):
 
@@ -28,6 +28,7 @@ Example (about 15 min on 2 shared CPU cores)::
 """
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -40,14 +41,20 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
 
 from mmfer.datasets.synthfer import SUBSETS, assign_labels, corrupt_labels
 from mmfer.datasets.synthfer_render import CLASSES, render, sample_params
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
-SUBSET_NAMES = {'weak': 'weak intensity (≤ 0.35)', 'pose30': '|yaw| > 30°', 'pose45': '|yaw| > 45°',
-                'occlusion': 'occluded (sunglasses / mask / hand / patch)'}
+SUBSET_NAMES = {
+    'weak': 'weak intensity (≤ 0.35)',
+    'pose30': '|yaw| > 30°',
+    'pose45': '|yaw| > 45°',
+    'occlusion': 'occluded (sunglasses / mask / hand / patch)'
+}
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -65,6 +72,8 @@ def parse_args(argv: Optional[List[str]] = None):
                         choices=[s for s in SUBSETS if s])
     parser.add_argument('--noise', type=float, default=0.3,
                         help='also train on labels with this noise rate (0 = skip)')
+    parser.add_argument('--nuisance', nargs='+', action=DictAction, default={},
+                        help='overrides of DEFAULT_NUISANCE for every set, e.g. occlusion_prob=0')
     parser.add_argument('--workers', type=int, default=2, help='rendering processes')
     parser.add_argument('--threads', type=int, default=2, help='torch threads')
     parser.add_argument('--out-md', default='work_dirs/synthfer_difficulty.md')
@@ -85,10 +94,16 @@ def _init(cfg):
 def _one(task):
     split, index, label, subset = task
     c = _CFG
-    p = sample_params(c['seed'], index, label, split=split, **SUBSETS[subset])
+    p = sample_params(c['seed'],
+                      index,
+                      label,
+                      split=split,
+                      nuisance=c['nuisance'],
+                      **SUBSETS[subset])
     img, _ = render(p, c['render_size'])
     # the writer's JPEG round trip (OpenCV encodes BGR), back to RGB
-    ok, buf = cv2.imencode('.jpg', np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    ok, buf = cv2.imencode('.jpg', np.ascontiguousarray(img[:, :, ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, 95])
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
     if c['input_size'] != c['render_size']:
         img = cv2.resize(img, (c['input_size'], c['input_size']), interpolation=cv2.INTER_LINEAR)
@@ -98,7 +113,8 @@ def _one(task):
 def render_set(split, labels, subset, args) -> torch.Tensor:
     """(N, 3, S, S) uint8 RGB images of ``split`` (optionally a subset)."""
     tasks = [(split, i, int(lab), subset) for i, lab in enumerate(labels)]
-    cfg = dict(seed=args.seed, render_size=args.render_size, input_size=args.input_size)
+    cfg = dict(seed=args.seed, render_size=args.render_size, input_size=args.input_size,
+               nuisance=dict(args.nuisance))
     if args.workers > 1:
         with mp.get_context('fork').Pool(args.workers, _init, (cfg,)) as pool:
             imgs = pool.map(_one, tasks, chunksize=64)
@@ -117,7 +133,15 @@ class Baseline(nn.Module):
         super().__init__()
         from mmpretrain.models import ResNet
         self.backbone = ResNet(depth=18, stem_channels=32, base_channels=32, out_indices=(3, ))
-        self.backbone.init_weights()
+        # mmpretrain's default (Kaiming) initialisation, as the Runner applies it; its long
+        # per-parameter report is silenced
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            self.backbone.init_weights()
+        finally:
+            logger.setLevel(level)
         self.fc = nn.Linear(256, num_classes)
 
     def forward(self, x):
@@ -156,8 +180,11 @@ def train(x: torch.Tensor, y: torch.Tensor, args) -> nn.Module:
             tot += loss.item() * len(idx)
             correct += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
-        print(f'  epoch {ep + 1}/{args.epochs}: loss {tot / seen:.3f}, train acc {100 * correct / seen:.1f} % '
-              f'({time.time() - t0:.0f} s)', flush=True)
+        print(
+            f'  epoch {ep + 1}/{args.epochs}: loss {tot / seen:.3f}, '
+            f'train acc {100 * correct / seen:.1f} % '
+            f'({time.time() - t0:.0f} s)',
+            flush=True)
     return model
 
 
@@ -179,8 +206,10 @@ def run(args) -> dict:
     t_start = time.time()
     y_train = assign_labels(args.num_train, args.seed, 'train')
     y_test = assign_labels(args.num_test, args.seed, 'test')
-    print(f'rendering {args.num_train} train + {args.num_test} test (+ {len(args.subsets)} subsets) '
-          f'at {args.render_size} px → {args.input_size} px ...', flush=True)
+    print(
+        f'rendering {args.num_train} train + {args.num_test} test (+ {len(args.subsets)} subsets) '
+        f'at {args.render_size} px → {args.input_size} px ...',
+        flush=True)
     t0 = time.time()
     x_train = render_set('train', y_train, None, args)
     sets = {'test': render_set('test', y_test, None, args)}
@@ -218,7 +247,10 @@ def to_markdown(res: dict) -> str:
              '|---|---:|---:|---:|---:|']
     for name, m in rows:
         delta = '' if m is r['test'] else f"{m['accuracy'] - full:+.1f}"
-        lines.append(f"| {name} | {m['n']} | {m['accuracy']:.1f} | {m['mean_class_accuracy']:.1f} | {delta} |")
+        lines.append(
+            f"| {name} | {m['n']} | {m['accuracy']:.1f} | {m['mean_class_accuracy']:.1f} "
+            f"| {delta} |"
+        )
     lines += ['', 'Per-class accuracy on the clean test split (%):', '',
               '| ' + ' | '.join(CLASSES) + ' |', '|' + '---:|' * len(CLASSES),
               '| ' + ' | '.join(f'{v:.1f}' for v in r['test']['per_class']) + ' |', '',
@@ -226,13 +258,15 @@ def to_markdown(res: dict) -> str:
               '| | ' + ' | '.join(c[:4] for c in CLASSES) + ' |', '|---|' + '---:|' * len(CLASSES)]
     for c, row in zip(CLASSES, r['test']['confusion']):
         lines.append(f'| {c} | ' + ' | '.join(str(v) for v in row) + ' |')
-    lines += ['', f"ResNet-18 (width 32), {a['input_size']} px (rendered at {a['render_size']} px, "
-                  f"JPEG 95), {a['num_train']} training images, {a['epochs']} epochs, Adam "
-                  f"{a['lr']:g} + cosine, batch {a['batch_size']}, SynthFER seed {a['seed']}, "
-                  f"torch seed {a['train_seed']}; rendering {res['render_s']:.0f} s, training "
-                  f"{res['train_s']:.0f} s"
-                  + (f" (+ {res['train_noisy_s']:.0f} s for the noisy run)" if res['train_noisy_s'] else '')
-                  + f" with {a['threads']} torch threads."]
+    lines += [
+        '', f"ResNet-18 (width 32), {a['input_size']} px (rendered at {a['render_size']} px, "
+        f"JPEG 95), {a['num_train']} training images, {a['epochs']} epochs, Adam "
+        f"{a['lr']:g} + cosine, batch {a['batch_size']}, SynthFER seed {a['seed']}, "
+        f"torch seed {a['train_seed']}; rendering {res['render_s']:.0f} s, training "
+        f"{res['train_s']:.0f} s" +
+        (f" (+ {res['train_noisy_s']:.0f} s for the noisy run)" if res['train_noisy_s'] else '') +
+        f" with {a['threads']} torch threads."
+    ]
     return '\n'.join(lines) + '\n'
 
 

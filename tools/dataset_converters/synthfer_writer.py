@@ -21,10 +21,12 @@ Layouts (``--out OUT``):
 
 Always written: ``OUT/synthfer_annotations.json`` (generator options, class names, and per image:
 file, split, index, label (0-based), intensity, yaw/pitch/roll, identity, 68 landmarks in pixels,
-face box, per-landmark visible/occluded flags as 68-character '0'/'1' strings, occluder) and ``OUT/subsets/test_{pose30,pose45,occlusion,weak}.txt``
+face box, per-landmark visible/occluded flags as 68-character '0'/'1' strings, occluder) and
+``OUT/subsets/test_{pose30,pose45,occlusion,weak}.txt``
 (test images with |yaw| > 30°, |yaw| > 45°, a strong occluder, a non-neutral expression of
 intensity ≤ 0.35; same line format as the layout's label file).  Noisy-label files hold the
-training label with that fraction of labels flipped (:func:`mmfer.datasets.synthfer.corrupt_labels`).
+training label with that fraction of labels flipped
+(:func:`mmfer.datasets.synthfer.corrupt_labels`).
 
 Rendering runs in ``--workers`` processes; every image depends only on (seed, split, index,
 options), so the output is byte-identical for any number of workers.
@@ -46,8 +48,8 @@ import cv2
 import numpy as np
 
 from mmfer.datasets.synthfer import assign_labels, corrupt_labels
-from mmfer.datasets.synthfer_render import (CLASSES, NEUTRAL, STRONG_OCCLUDERS, WEAK_INTENSITY,
-                                            render, sample_params)
+from mmfer.datasets.synthfer_render import (CLASSES, DEFAULT_NUM_IDENTITIES, NEUTRAL,
+                                            STRONG_OCCLUDERS, WEAK_INTENSITY, render, sample_params)
 
 FORMATS = ('rafdb', 'imagefolder', 'list')
 SUBSET_RULES = {
@@ -67,7 +69,7 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=100, help='image side (RAF-DB aligned: 100)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--class-balance', default='uniform', choices=('uniform', 'rafdb'))
-    parser.add_argument('--num-identities', type=int, default=600,
+    parser.add_argument('--num-identities', type=int, default=DEFAULT_NUM_IDENTITIES,
                         help='identities per split (train and test identities never overlap)')
     parser.add_argument('--noise-rates', type=float, nargs='*', default=[],
                         help='also write noisy training label files, e.g. 0.1 0.2 0.3')
@@ -174,7 +176,8 @@ def write(args) -> dict:
                     [label_line(s, k, int(label_of[s][k])) for s, n in splits for k in range(n)])
     elif args.format == 'list':
         for s, n in splits:
-            write_lines(osp.join(out, f'{s}.txt'), [label_line(s, k, int(label_of[s][k])) for k in range(n)])
+            write_lines(osp.join(out, f'{s}.txt'),
+                        [label_line(s, k, int(label_of[s][k])) for k in range(n)])
     for rate in args.noise_rates:
         if 'train' not in label_of:
             raise ValueError('--noise-rates needs training images (--num-train > 0)')
@@ -183,7 +186,10 @@ def write(args) -> dict:
         tenths = rate * 10
         name = (f'noise{int(round(tenths)):02d}.txt' if abs(tenths - round(tenths)) < 1e-9
                 else f'noise_{rate * 100:g}pct.txt')
-        path = osp.join(out, 'EmoLabel', name) if args.format == 'rafdb' else osp.join(out, f'train_{name}')
+        if args.format == 'rafdb':
+            path = osp.join(out, 'EmoLabel', name)
+        else:
+            path = osp.join(out, f'train_{name}')
         write_lines(path, [label_line('train', k, int(noisy[k])) for k in range(len(noisy))])
     # filtered test subsets
     if 'test' in label_of:
@@ -204,8 +210,9 @@ def write(args) -> dict:
     with open(osp.join(out, 'synthfer_annotations.json'), 'w') as f:
         json.dump(ann, f, separators=(',', ':'))
     counts = {s: np.bincount(label_of[s], minlength=len(CLASSES)).tolist() for s, _ in splits}
-    print(f'[synthfer_writer] {len(records)} images ({args.format}, {args.size}px) written to {out} '
-          f'in {elapsed:.1f} s with {args.workers} worker(s); per class {counts}')
+    print(
+        f'[synthfer_writer] {len(records)} images ({args.format}, {args.size}px) written to {out} '
+        f'in {elapsed:.1f} s with {args.workers} worker(s); per class {counts}')
     return ann
 
 
