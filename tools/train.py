@@ -49,7 +49,9 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # SAM keeps its two-pass step under AMP through its own AMP variant
+        sam = cfg.optim_wrapper.get('type') in ('SAMOptimWrapper', 'SAMAmpOptimWrapper')
+        cfg.optim_wrapper.type = 'SAMAmpOptimWrapper' if sam else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None

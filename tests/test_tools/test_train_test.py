@@ -208,3 +208,20 @@ def test_demo_script_end_to_end_tiny(tmp_path):
     for png in ('confusion_matrix.png', 'curves.png'):
         assert osp.getsize(work / png) > 1000
     assert '[demo] test accuracy' in proc.stdout
+
+
+def test_amp_flag_keeps_sam():
+    """--amp picks SAM's AMP wrapper for SAM configs and mmengine's otherwise."""
+    from mmengine.config import Config
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        from train import merge_args, parse_args
+    finally:
+        sys.path.remove(osp.join(ROOT, 'tools'))
+    qcs = osp.join(ROOT, 'configs', 'qcs', 'qcs_synthfer.py')
+    cfg = merge_args(Config.fromfile(qcs), parse_args([qcs, '--amp']))
+    assert cfg.optim_wrapper.type == 'SAMAmpOptimWrapper'
+    assert cfg.optim_wrapper.rho == 0.05
+    cfg = merge_args(Config.fromfile(CFG), parse_args([CFG, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
