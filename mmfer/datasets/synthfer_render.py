@@ -455,7 +455,7 @@ class _Pts:
 
     def add2(self, name, xy, dz=0.0):
         xy = np.asarray(xy, np.float64).reshape(-1, 2)
-        self.g2.append((xy, np.full(len(xy), dz) if isinstance(dz, float) else dz))
+        self.g2.append((xy, dz))
         self.names[name] = (2, self.n2, self.n2 + len(xy))
         self.n2 += len(xy)
 
@@ -468,7 +468,8 @@ class _Pts:
     def stack(self, idp):
         """(N, 3) points and {name: slice} into them."""
         xy = np.concatenate([g[0] for g in self.g2], 0)
-        dz = np.concatenate([g[1] for g in self.g2], 0)
+        dz = np.concatenate([np.full(len(g[0]), g[1]) if isinstance(g[1], float) else g[1]
+                             for g in self.g2], 0)
         z = _face_z(xy[:, 0], xy[:, 1], idp) + dz
         pts = np.concatenate([np.column_stack([xy, z])] + self.g3, 0)
         sl = {k: slice(a + (0 if kind == 2 else self.n2), b + (0 if kind == 2 else self.n2))

@@ -95,11 +95,15 @@ def draw_synthfer(res: dict, classes, scale: float, landmarks: bool = True) -> n
     img = img.copy()
     yaw, pitch, roll = (float(v) for v in res['pose'])
     if landmarks:
-        r = max(1, int(round(scale)))
+        # small dots (a 1-pixel-radius cross below 3× magnification) so the face stays visible
+        r = max(1, int(scale // 2))
+        h, w = img.shape[:2]
         for (x, y), vis, occ in zip(res['landmarks'] * scale, res['landmarks_visible'],
                                     res['landmarks_occluded']):
-            col = (0, 0, 255) if occ else (0, 220, 0) if vis else (0, 160, 255)
-            cv2.circle(img, (int(round(x)), int(round(y))), r, col, -1, cv2.LINE_AA)
+            col = (0, 0, 255) if occ else (0, 255, 0) if vis else (0, 160, 255)
+            xi, yi = int(round(x)), int(round(y))
+            if 0 <= xi < w and 0 <= yi < h:
+                cv2.circle(img, (xi, yi), r, col, -1, cv2.LINE_4 if r == 1 else cv2.LINE_AA)
         # pose axes at the nose tip: the head frame's unit vectors, projected (x right, y down)
         R = rotation_matrix(yaw, pitch, roll)
         o = res['landmarks'][30] * scale
@@ -107,7 +111,7 @@ def draw_synthfer(res: dict, classes, scale: float, landmarks: bool = True) -> n
         for axis, col in ((0, (0, 0, 255)), (1, (0, 200, 0)), (2, (255, 80, 0))):
             d = R[:2, axis] * length * (-1 if axis == 1 else 1)   # y axis drawn upwards
             cv2.arrowedLine(img, tuple(int(v) for v in o), tuple(int(v) for v in o + d), col,
-                            max(1, int(scale)), cv2.LINE_AA, tipLength=0.2)
+                            max(1, int(scale // 2)), cv2.LINE_AA, tipLength=0.2)
     label = int(res['gt_label'])
     name = classes[label]
     if res.get('gt_label_clean', label) != label:
