@@ -21,3 +21,15 @@ def _mmfer_scope():
     from mmengine.registry import init_default_scope
     init_default_scope('mmfer')
     yield
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread for a module (``pytestmark = pytest.mark.usefixtures('one_thread')``):
+    on a shared, loaded CPU box OpenMP spin-waiting makes tiny ops up to 100× slower with two
+    threads. The previous count is restored after the module."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

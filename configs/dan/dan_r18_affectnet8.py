@@ -1,71 +1,20 @@
-# DAN on AffectNet-8 — the official affectnet.py recipe (specs/dan.md §3.2): class-balanced
-# sampling with replacement (N_train draws per epoch), Adam 1e-4 with ExponentialLR(0.6) per
-# epoch, 10 epochs (the README command; the released models are from epochs 5 and 6), batch 256,
-# K = 8 affinity centers (= number of classes).
-_base_ = [
-    '../_base_/datasets/affectnet8.py',
-    '../_base_/default_runtime.py',
-]
+# DAN on AffectNet-8 — the official affectnet.py recipe (specs/dan.md §3.2), identical to
+# dan_r18_affectnet7.py except for the classes: 8 (Contempt kept) and K = 8 affinity centers
+# (= number of classes). Class-balanced sampling with replacement, Adam 1e-4 with
+# ExponentialLR(0.6) per epoch, 10 epochs, batch 256.
+_base_ = ['./dan_r18_affectnet7.py']
 num_classes = 8
 model = dict(
-    type='FERClassifier',
-    data_preprocessor={{_base_.data_preprocessor}},
-    # MS-Celeb-1M initialisation (official), loaded strictly into the backbone; make the file
-    # with tools/model_converters/resnet18_msceleb_to_mmfer.py (docs/dan.md), or set
-    # model.pretrained=None to start from random weights.
-    backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
-    neck=dict(type='MultiHeadCrossAttention', in_channels=512, num_heads=4,
-              reduction_channels=256, ca_hidden=32),
+    data_preprocessor=dict(num_classes=num_classes),
     head=dict(
-        type='DANHead', num_classes=num_classes, in_channels=512, bn_on_logits=True,
+        num_classes=num_classes,
         losses=[
             dict(type='FERCrossEntropyLoss', loss_weight=1.0),
             dict(type='AffinityLoss', num_centers=num_classes, feat_dim=512, loss_weight=1.0),
             dict(type='PartitionLoss', mode='official', loss_weight=1.0),
         ]),
-    pretrained=dict(checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.'),
 )
-
-# official: Resize 224 → flip → RandomApply(p=0.7, RandomAffine(±20°, translate (0.2, 0.2),
-# scale (0.8, 1))) → Normalize → RandomErasing() with torchvision defaults (p 0.5,
-# scale (0.02, 0.33), value 0 after normalisation).
-img_size = 224
-train_pipeline = [
-    dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bilinear'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomApply', prob=0.7, transforms=[
-        dict(type='NumpyToPIL', to_rgb=False),
-        dict(type='torchvision/RandomAffine', degrees=20, translate=(0.2, 0.2), scale=(0.8, 1.0)),
-        dict(type='PILToNumpy', to_bgr=False),
-    ]),
-    dict(type='NormalizedRandomErasing', prob=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3),
-         value=0.0, mean={{_base_.data_preprocessor.mean}},
-         std={{_base_.data_preprocessor.std}}),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bilinear'),
-    dict(type='PackInputs'),
-]
-# DAN used the pre-cropped AffectNet release (train_set/val_set with *_exp.npy annotations):
-# layout='npy'. For the CSV release set layout='csv', crop_face=True.
-train_dataloader = dict(
-    batch_size=256,
-    drop_last=True,  # BatchNorm1d on the logits cannot train on a last batch of one sample
-    # weights 1/count(class), with replacement, N_train samples per epoch (official sampler)
-    sampler=dict(type='ClassBalancedSampler', num_samples=1.0),
-    dataset=dict(layout='npy', num_classes=num_classes, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=256,
-    dataset=dict(layout='npy', num_classes=num_classes, pipeline=test_pipeline))
+data_preprocessor = dict(num_classes=num_classes)
+train_dataloader = dict(dataset=dict(num_classes=num_classes))
+val_dataloader = dict(dataset=dict(num_classes=num_classes))
 test_dataloader = val_dataloader
-
-# Adam over the model and the affinity centers, no weight decay; lr_e = 1e-4 · 0.6^(e−1)
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-4, weight_decay=0.0))
-param_scheduler = dict(type='ExponentialLR', gamma=0.6, by_epoch=True)
-train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=256, enable=False)

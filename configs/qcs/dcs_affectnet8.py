@@ -8,30 +8,23 @@
 # Augmentation (§10.2): Resize(224) → HFlip → RandomErasing(0.02–0.1) (no jitter, crop or
 # rotation); test Resize(224).
 # Paper-only option (off): adding RAF-DB/FERPlus Fear, Disgust, Contempt images to the training set.
-_base_ = [
-    '../_base_/models/poster_base_ir50.py',
-    '../_base_/datasets/affectnet8.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = ['./dcs_affectnet7.py']
 num_classes = 8
 model = dict(
-    type='DCSClassifier',
-    num_branches=2,
-    branch_bn='separate',
-    connection='vit',
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(pretrained='checkpoints/ir50.pth'),
-    neck=dict(vit=dict(depth=2, num_heads=8, mlp_ratio=4., drop_ratio=0.2, proj_drop_ratio=0.2)),
+    data_preprocessor=dict(num_classes=num_classes),
+    neck=dict(vit=dict(drop_ratio=0.2, proj_drop_ratio=0.2)),
     head=dict(num_classes=num_classes),
-    cross_neck=dict(type='CrossSimilarityAttention', mode='dcs_s', gamma=1.0, minmax='batch',
-                    residual_style='pre'),
-    cross_vit=dict(depth=1, num_heads=8, mlp_ratio=4., drop_ratio=0.5, proj_drop_ratio=0.5),
+    cross_neck=dict(residual_style='pre'),
+    cross_vit=dict(drop_ratio=0.5, proj_drop_ratio=0.5),
 )
+data_preprocessor = dict(num_classes=num_classes)
 
+resize = 224  # a plain resize to 224 × 224, no crop (the 7-class file resizes to 236, crops 224)
+crop = 224
 train_pipeline = [
     dict(type='LoadFERImage'),
     dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/Resize', size=(224, 224)),
+    dict(type='torchvision/Resize', size=(resize, resize)),
     dict(type='torchvision/RandomHorizontalFlip', p=0.5),
     dict(type='PILToNumpy', to_bgr=True),
     dict(type='NormalizedRandomErasing', prob=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3),
@@ -42,28 +35,14 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadFERImage'),
     dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/Resize', size=(224, 224)),
+    dict(type='torchvision/Resize', size=(resize, resize)),
     dict(type='PILToNumpy', to_bgr=True),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=48,
-    sampler=dict(type='ClassBalancedSampler', num_samples=1 / 8),
-    dataset=dict(
-        _delete_=True,
-        type='QuadrupletDataset', num_branches=2, seed=0,
-        dataset=dict(type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
-                     split='train', num_classes=num_classes, pipeline=train_pipeline)))
-val_dataloader = dict(batch_size=48, dataset=dict(pipeline=test_pipeline))
+    dataset=dict(dataset=dict(num_classes=num_classes, pipeline=train_pipeline)))
+val_dataloader = dict(dataset=dict(num_classes=num_classes, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    type='SAMOptimWrapper', rho=0.05, adaptive=False,
-    optimizer=dict(type='Adam', lr=8e-6, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.))
-param_scheduler = dict(type='ExponentialLR', gamma=0.98, by_epoch=True)
-train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=48, enable=False)
-model_wrapper_cfg = dict(type='SAMDistributedDataParallel')
-custom_hooks = [dict(type='RunInfoHook'), dict(type='DatasetEpochHook')]
+optim_wrapper = dict(optimizer=dict(lr=8e-6))
+train_cfg = dict(max_epochs=50)

@@ -12,14 +12,7 @@ from mmfer.datasets.quadruplet import QuadrupletDataset
 from mmfer.registry import DATA_SAMPLERS, DATASETS, HOOKS, MODELS
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: on a shared, loaded CPU box OpenMP spin-waiting makes these tiny
-    ops up to 100× slower with 2 threads. Restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 # skewed toy label set: 60 / 30 / 9 / 1 images (class 3 is a singleton)
 COUNTS = (60, 30, 9, 1)

@@ -11,14 +11,7 @@ from mmfer.engine.optimizers.sam import SAMAmpOptimWrapper, SAMOptimWrapper, sam
 from mmfer.registry import MODELS, OPTIM_WRAPPERS
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: on a shared, loaded CPU box OpenMP spin-waiting makes these tiny
-    ops up to 100× slower with 2 threads. Restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 DIAG = torch.tensor([1., 4.], dtype=torch.float64)
 

@@ -9,14 +9,7 @@ from mmfer.models.necks.cross_similarity import (CrossSimilarityAttention, dcs_s
 from mmfer.registry import MODELS
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: on a shared, loaded CPU box OpenMP spin-waiting makes these tiny
-    ops up to 100× slower with 2 threads. Restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def q(*values):

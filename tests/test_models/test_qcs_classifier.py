@@ -17,14 +17,7 @@ from mmfer.registry import MODELS
 from mmfer.utils.flops import count_flops
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: on a shared, loaded CPU box OpenMP spin-waiting makes these tiny
-    ops up to 100× slower with 2 threads. Restored after the module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 init_default_scope('mmfer')
 
