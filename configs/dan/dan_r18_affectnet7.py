@@ -4,28 +4,12 @@
 # K = 7 affinity centers (= number of classes).
 # AffectNet-7 drops Contempt (code 7) from train and val (dataset num_classes=7).
 _base_ = [
+    '../_base_/models/dan_r18.py',
     '../_base_/datasets/affectnet7.py',
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
-model = dict(
-    type='FERClassifier',
-    data_preprocessor={{_base_.data_preprocessor}},
-    # MS-Celeb-1M initialisation (official), loaded strictly into the backbone; make the file
-    # with tools/model_converters/resnet18_msceleb_to_mmfer.py (docs/dan.md), or set
-    # model.pretrained=None to start from random weights.
-    backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
-    neck=dict(type='MultiHeadCrossAttention', in_channels=512, num_heads=4,
-              reduction_channels=256, ca_hidden=32),
-    head=dict(
-        type='DANHead', num_classes=num_classes, in_channels=512, bn_on_logits=True,
-        losses=[
-            dict(type='FERCrossEntropyLoss', loss_weight=1.0),
-            dict(type='AffinityLoss', num_centers=num_classes, feat_dim=512, loss_weight=1.0),
-            dict(type='PartitionLoss', mode='official', loss_weight=1.0),
-        ]),
-    pretrained=dict(checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.'),
-)
+model = dict(data_preprocessor={{_base_.data_preprocessor}})
 
 # official: Resize 224 → flip → RandomApply(p=0.7, RandomAffine(±20°, translate (0.2, 0.2),
 # scale (0.8, 1))) → Normalize → RandomErasing() with torchvision defaults (p 0.5,

@@ -4,37 +4,24 @@
 # Paper variants (specs/dan.md §8) are options: PartitionLoss(mode='paper'),
 # AffinityLoss(num_centers=7, reduction='sum'), DANHead(bn_on_logits=False).
 _base_ = [
+    '../_base_/models/dan_r18.py',
     '../_base_/datasets/rafdb.py',
     '../_base_/schedules/sgd_40e.py',
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
 model = dict(
-    type='FERClassifier',
     data_preprocessor={{_base_.data_preprocessor}},
-    # the Feature Clustering Network: torchvision-named ResNet-18 without pooling / fc.
-    # MS-Celeb-1M weights (official init): convert resnet18_msceleb.pth once with
-    #   python tools/model_converters/resnet18_msceleb_to_mmfer.py resnet18_msceleb.pth \
-    #       checkpoints/resnet18_msceleb_mmfer.pth
-    # then train with --cfg-options model.pretrained.checkpoint=<that file>; loaded strictly
-    # into the backbone. Without the file, set model.pretrained=None (random init).
-    backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
-    # --cfg-options model.neck.num_heads=H (1..8) is all it takes to change the head count
-    neck=dict(type='MultiHeadCrossAttention', in_channels=512, num_heads=4,
-              reduction_channels=256, ca_hidden=32),
-    head=dict(
-        type='DANHead', num_classes=num_classes, in_channels=512, bn_on_logits=True,
-        losses=[
-            dict(type='FERCrossEntropyLoss', loss_weight=1.0),
-            # K = 8 centers for 7 classes: what the released 89.70 % model was trained with
-            # (the official script's default; the authors agree 7 was intended, issue #31).
-            # The 8th center is never pulled by a sample but enters σ². num_centers=7 is the
-            # paper's form.
-            dict(type='AffinityLoss', num_centers=8, feat_dim=512, reduction='mean',
-                 loss_weight=1.0),
-            dict(type='PartitionLoss', mode='official', loss_weight=1.0),
-        ]),
-    pretrained=dict(checkpoint='checkpoints/resnet18_msceleb_mmfer.pth', prefix='backbone.'),
+    head=dict(losses=[
+        dict(type='FERCrossEntropyLoss', loss_weight=1.0),
+        # K = 8 centers for 7 classes: what the released 89.70 % model was trained with
+        # (the official script's default; the authors agree 7 was intended, issue #31).
+        # The 8th center is never pulled by a sample but enters σ². num_centers=7 is the
+        # paper's form.
+        dict(type='AffinityLoss', num_centers=8, feat_dim=512, reduction='mean',
+             loss_weight=1.0),
+        dict(type='PartitionLoss', mode='official', loss_weight=1.0),
+    ]),
 )
 
 # official: Resize((224, 224)) with PIL bilinear → flip → RandomApply(p=0.2, [rotation ±20°,
