@@ -97,6 +97,12 @@ def test_dcs_loss_and_modules():
     assert torch.allclose(losses['loss_cross'], cross, atol=1e-6)
 
 
+def test_train_label_fields():
+    # tools/analysis/benchmark.py fills these with random labels for a training step
+    assert tiny().train_label_fields == ('neg_label', )
+    assert tiny('DCSClassifier').train_label_fields == ()
+
+
 def test_branch_bn_separate_vs_joint():
     sep, joint = tiny(branch_bn='separate'), tiny(branch_bn='joint')
     joint.load_state_dict(sep.state_dict())

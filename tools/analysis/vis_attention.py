@@ -156,7 +156,8 @@ def make_grid(images, maps, logits, classes, tile):
         tiles = [first]
         for h in range(m.size(0)):
             t = overlay(img, m[h], tile)
-            _label(t, f'head {h + 1}  max {float(m[h].max()):.3g}')
+            mx = float(m[h].max())
+            _label(t, f'head {h + 1}  max {mx:.0f}' if mx >= 100 else f'head {h + 1}  max {mx:.3g}')
             tiles.append(t)
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)

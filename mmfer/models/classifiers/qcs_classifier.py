@@ -97,6 +97,8 @@ class QCSClassifier(FERClassifier):
                             'MultiViewDataPreprocessor (inputs are N×V×3×H×W); got '
                             f'{type(self.data_preprocessor).__name__}')
         self.num_branches = num_branches
+        # data fields a training batch needs besides gt_label (read by tools/analysis/benchmark.py)
+        self.train_label_fields = ('neg_label', ) if num_branches == 4 else ()
         self.num_levels = num_levels
         self.connection = connection
         self.branch_bn = branch_bn
