@@ -5,8 +5,8 @@
 # N_train/8 anchors per epoch; the LR decays per such mini-epoch. Test = the official validation
 # set (500 per class). Augmentation (§10.2): Resize(236) → HFlip → RandomRotation(12) →
 # RandomCrop(224) → ColorJitter(0.2, 0.2, 0.2, 0.1) → RandomErasing(0.03–0.1); test Resize(236) →
-# CenterCrop(224). Paper-only option (off): adding RAF-DB/FERPlus Fear, Disgust, Contempt images to
-# the training set.
+# CenterCrop(224). Paper-only option (off): adding RAF-DB/FERPlus Fear and Disgust images to the
+# training set with ExtraClassSamples, as configs/qcs/qcs_affectnet8_extra-minority.py does.
 _base_ = ['./qcs_affectnet7.py']
 model = dict(
     type='DCSClassifier',

@@ -7,7 +7,8 @@
 # the LR decays per such mini-epoch. Test = the official validation set (500 per class).
 # Augmentation (§10.2): Resize(224) → HFlip → RandomErasing(0.02–0.1) (no jitter, crop or
 # rotation); test Resize(224).
-# Paper-only option (off): adding RAF-DB/FERPlus Fear, Disgust, Contempt images to the training set.
+# Paper-only option (off): adding RAF-DB/FERPlus Fear, Disgust, Contempt images to the
+# training set with ExtraClassSamples, as configs/qcs/qcs_affectnet8_extra-minority.py does.
 _base_ = ['./dcs_affectnet7.py']
 num_classes = 8
 model = dict(

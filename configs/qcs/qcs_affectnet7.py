@@ -6,8 +6,9 @@
 # Test = the official validation set (500 per class). Negatives: y′ uniform over the other classes,
 # n and n2 two images of y′ (negative_mode='balanced'). Augmentation (§10.2): Resize(236) → HFlip →
 # RandomRotation(12) → RandomCrop(224) → ColorJitter(0.2, 0.2, 0.2, 0.1) → RandomErasing(0.03–0.1);
-# test Resize(236) → CenterCrop(224). Paper-only option (off): adding RAF-DB/FERPlus Fear, Disgust,
-# Contempt images to the training set.
+# test Resize(236) → CenterCrop(224). Paper-only option (off): adding RAF-DB/FERPlus Fear and
+# Disgust images to the training set with ExtraClassSamples, as
+# configs/qcs/qcs_affectnet8_extra-minority.py does for 8 classes.
 _base_ = [
     '../_base_/models/poster_base_ir50.py',
     '../_base_/datasets/affectnet7.py',
