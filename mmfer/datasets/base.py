@@ -12,6 +12,7 @@ module adds:
 - after loading, the number of samples per class is logged and :meth:`class_counts` returns it;
 - helpers that raise errors naming the file, the line and the fix.
 """
+import copy
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -171,3 +172,37 @@ class BaseFERDataset(BaseDataset):
             raise FileNotFoundError(format_error(
                 ann_path, line, f'image {img_path!r} does not exist',
                 fix=fix or 'check data_root / data_prefix, or restore the image'))
+
+
+class LabelWrapperMixin:
+    """Shared parts of mmfer's dataset wrappers that give the wrapped samples new labels
+    (:class:`~mmfer.datasets.LabelNoiseDataset`, :class:`~mmfer.datasets.ExtraClassSamples`).
+
+    The wrapper sets ``self.dataset`` (the wrapped dataset), ``self._metainfo`` and, in its
+    ``full_init``, ``self._labels`` (one label per sample of the wrapper); this mixin provides
+    ``metainfo``, ``pipeline``, ``get_gt_labels`` and ``get_cat_ids`` from them, and
+    ``_maybe_init`` for the ``lazy_init`` argument.
+    """
+
+    def _maybe_init(self, lazy_init: bool) -> None:
+        self._fully_initialized = False
+        if not lazy_init:
+            self.full_init()
+
+    @property
+    def metainfo(self) -> dict:
+        return copy.deepcopy(self._metainfo)
+
+    @property
+    def pipeline(self):
+        return self.dataset.pipeline
+
+    def get_gt_labels(self) -> np.ndarray:
+        if not self._fully_initialized:
+            self.full_init()
+        return self._labels.copy()
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        if not self._fully_initialized:
+            self.full_init()
+        return [int(self._labels[idx])]

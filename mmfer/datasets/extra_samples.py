@@ -21,7 +21,6 @@ Example (AffectNet-8 + RAF-DB / FERPlus minority classes)::
         ],
         classes_to_add=('Fear', 'Disgust', 'Contempt'))
 """
-import copy
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Union
 
@@ -30,6 +29,7 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.logging import print_log
 
 from mmfer.registry import DATASETS
+from .base import LabelWrapperMixin
 from .class_maps import canonical_name
 
 
@@ -43,7 +43,7 @@ def _build(dataset: Union[BaseDataset, dict], what: str) -> BaseDataset:
 
 
 @DATASETS.register_module()
-class ExtraClassSamples:
+class ExtraClassSamples(LabelWrapperMixin):
     """``dataset`` followed by the ``classes_to_add`` samples of each of ``extra_sources``.
 
     Indices ``0 .. len(dataset) − 1`` are the main dataset's samples, unchanged; the rest are the
@@ -81,17 +81,7 @@ class ExtraClassSamples:
             raise ValueError('ExtraClassSamples: classes_to_add is empty')
         self.classes_to_add = tuple(wanted)
         self._main_index = {c: i for i, c in enumerate(main)}
-        self._fully_initialized = False
-        if not lazy_init:
-            self.full_init()
-
-    @property
-    def metainfo(self) -> dict:
-        return copy.deepcopy(self._metainfo)
-
-    @property
-    def pipeline(self):
-        return self.dataset.pipeline
+        self._maybe_init(lazy_init)
 
     def full_init(self) -> None:
         if self._fully_initialized:
@@ -150,14 +140,6 @@ class ExtraClassSamples:
     @force_full_init
     def __len__(self) -> int:
         return len(self._labels)
-
-    @force_full_init
-    def get_gt_labels(self) -> np.ndarray:
-        return self._labels.copy()
-
-    @force_full_init
-    def get_cat_ids(self, idx: int) -> List[int]:
-        return [int(self._labels[idx])]
 
     def __repr__(self) -> str:
         body = (f'{len(self)} samples: {self._num_main} main + added {dict(self.added)}'

@@ -1,5 +1,4 @@
 """Label-noise wrapper for noisy-label protocols (datasets.md §10, dacfer.md §3)."""
-import copy
 import logging
 import os.path as osp
 from collections import OrderedDict
@@ -10,7 +9,7 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.logging import print_log
 
 from mmfer.registry import DATASETS
-from .base import FERDataError, format_error, require_file
+from .base import FERDataError, LabelWrapperMixin, format_error, require_file
 from .class_maps import ClassSpec, resolve_classes
 
 
@@ -42,7 +41,7 @@ def corrupt_labels(labels: np.ndarray, num_classes: int, ratio: float, seed: int
 
 
 @DATASETS.register_module()
-class LabelNoiseDataset:
+class LabelNoiseDataset(LabelWrapperMixin):
     """Wrap a dataset and replace its labels by noisy ones, keeping the clean label.
 
     Every sample gets ``gt_label`` (noisy) and ``gt_label_clean`` (the wrapped dataset's label).
@@ -93,17 +92,7 @@ class LabelNoiseDataset:
         self.label_offset = label_offset
         self.file_classes = file_classes
         self._metainfo = dataset.metainfo
-        self._fully_initialized = False
-        if not lazy_init:
-            self.full_init()
-
-    @property
-    def metainfo(self) -> dict:
-        return copy.deepcopy(self._metainfo)
-
-    @property
-    def pipeline(self):
-        return self.dataset.pipeline
+        self._maybe_init(lazy_init)
 
     def full_init(self):
         if self._fully_initialized:
@@ -116,6 +105,7 @@ class LabelNoiseDataset:
         else:
             self.noisy_labels = corrupt_labels(self.clean_labels, num_classes, self.ratio,
                                                self.seed, self.mode)
+        self._labels = self.noisy_labels   # what get_gt_labels / get_cat_ids return
         self.num_changed = int((self.noisy_labels != self.clean_labels).sum())
         n = len(self.clean_labels)
         setting = f'file={self.noise_file}' if self.mode == 'file' else \
@@ -185,16 +175,8 @@ class LabelNoiseDataset:
         return len(self.dataset)
 
     @force_full_init
-    def get_gt_labels(self) -> np.ndarray:
-        return self.noisy_labels.copy()
-
-    @force_full_init
     def get_clean_labels(self) -> np.ndarray:
         return self.clean_labels.copy()
-
-    @force_full_init
-    def get_cat_ids(self, idx: int):
-        return [int(self.noisy_labels[idx])]
 
     def class_counts(self) -> Dict[str, int]:
         """Number of samples per class under the noisy labels: ``{name: count}``."""
