@@ -1,5 +1,5 @@
-# DAN on SynthFER (written in the RAF-DB layout, read by the RAF-DB reader) — a run of about
-# 15 minutes on 2 CPU cores, comparable with configs/baseline/r18_synthfer.py: the same width-reduced
+# DAN on SynthFER (written in the RAF-DB layout, read by the RAF-DB reader) — about 15 minutes
+# on 2 CPU cores, comparable with configs/baseline/r18_synthfer.py: the same width-reduced
 # ResNet-18 (stem/base 32 channels → a 256-channel map, 2×2 at 64 px), Adam 1e-3 + cosine,
 # batch 64. The neck is reduced in proportion (512/256/32 → 256/128/16); the losses, the fusion
 # and the head are the official DAN's. Random init (no MS-Celeb stand-in on SynthFER).
