@@ -20,21 +20,11 @@ epoch accuracy and mean class accuracy, wall time, training and inference parame
 the work dir, then prints the table. Model selection: both "last" (final epoch) and "best" (max
 over epochs, i.e. selected on the evaluation split, as the official QCS scripts do) are shown.
 
-Last measurement (CPU, 2 shared cores, one seed; "same budget" = same epochs and anchors, not the
-same compute: QCS runs 4 images per anchor and two SAM passes)::
-
-    python tools/analysis/compare_qcs_base.py --variants base base_sam qcs --epochs 3 \
-        --num-samples 1600 --val-samples 400 --lr 1e-4 --work-dir work_dirs/compare_qcs_base_lr1e-4
-
-    variant   acc per epoch (%)     acc / mean-class acc, last   wall time   train / inference params
-    base      15.00 18.75 20.75     20.75 / 20.66                 270 s      1,604,007 / 1,604,007
-    base_sam  17.00 17.00 20.25     20.25 / 20.21                 563 s      1,604,007 / 1,604,007
-    qcs       24.75 28.00 28.75     28.75 / 28.59                1840 s      2,338,609 / 1,604,007
-
-The same command with ``--lr 1e-3`` (the lr of ``poster_base_synthfer.py``): no variant trained
-(loss stayed at ln 7; accuracies 14.25–17.00 %, chance = 14.3 %). A second identical ``base``
-run at 1e-4 gave 23.00 % (non-deterministic data order/augmentation): differences of a few points
-are within run-to-run variation; use several ``--seeds`` before concluding.
+Measurements (equal epochs, and the base network given as many images as QCS) and what they
+show: docs/qcs.md, "Measured on SynthFER". For a compute-matched run give the base variants
+4× the epochs of QCS (2× for DCS): a QCS anchor is four images. The data order and augmentation
+are not deterministic with workers, so differences of a few points are within run-to-run
+variation; use several ``--seeds`` before concluding.
 """
 import argparse
 import glob
