@@ -22,6 +22,7 @@ import numpy as np
 from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
+from mmfer.registry import DATASETS
 from .class_maps import ClassSpec, is_identity, resolve_classes
 
 
@@ -172,6 +173,18 @@ class BaseFERDataset(BaseDataset):
             raise FileNotFoundError(format_error(
                 ann_path, line, f'image {img_path!r} does not exist',
                 fix=fix or 'check data_root / data_prefix, or restore the image'))
+
+
+def build_dataset(dataset, owner: str, required: Sequence[str] = ('get_gt_labels', )):
+    """A dataset wrapper's inner dataset: built from its config when a dict, then checked to
+    provide the ``required`` methods (raising ``TypeError`` naming ``owner`` otherwise)."""
+    if isinstance(dataset, dict):
+        dataset = DATASETS.build(dataset)
+    for attr in required:
+        if not hasattr(dataset, attr):
+            raise TypeError(f'{owner}: {type(dataset).__name__} has no {attr}(); wrap an '
+                            'mmpretrain/mmfer dataset (or give its config)')
+    return dataset
 
 
 class LabelWrapperMixin:

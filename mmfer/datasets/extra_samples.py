@@ -29,17 +29,11 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.logging import print_log
 
 from mmfer.registry import DATASETS
-from .base import LabelWrapperMixin
+from .base import LabelWrapperMixin, build_dataset
 from .class_maps import canonical_name
 
-
-def _build(dataset: Union[BaseDataset, dict], what: str) -> BaseDataset:
-    if isinstance(dataset, dict):
-        dataset = DATASETS.build(dataset)
-    if not hasattr(dataset, 'get_gt_labels') or not hasattr(dataset, 'get_data_info'):
-        raise TypeError(f'ExtraClassSamples: {what} must be an mmengine/mmfer dataset (or its '
-                        f'config) with get_gt_labels(); got {type(dataset).__name__}')
-    return dataset
+# what the wrapper calls on the main dataset and on every source
+_NEEDS = ('get_gt_labels', 'get_data_info', 'full_init')
 
 
 @DATASETS.register_module()
@@ -55,8 +49,8 @@ class ExtraClassSamples(LabelWrapperMixin):
         dataset (BaseDataset | dict): the main (training) dataset.
         extra_sources (list[BaseDataset | dict]): datasets to take samples from.
         classes_to_add (sequence[str]): class names (any alias of :mod:`.class_maps`) to take
-            from the sources; each must be a class of the main dataset. A source without one
-            of them simply contributes none of it (RAF-DB has no Contempt).
+            from the sources; each must be a class of the main dataset. A source may lack some
+            of them (RAF-DB has no Contempt); a source with none of them is an error.
         lazy_init (bool): defer loading until first use, like mmengine's wrappers.
     """
 
@@ -64,11 +58,12 @@ class ExtraClassSamples(LabelWrapperMixin):
                  extra_sources: Sequence[Union[BaseDataset, dict]],
                  classes_to_add: Sequence[str] = ('Fear', 'Disgust'),
                  lazy_init: bool = False):
-        self.dataset = _build(dataset, 'dataset')
+        self.dataset = build_dataset(dataset, 'ExtraClassSamples dataset', _NEEDS)
         if not extra_sources:
             raise ValueError('ExtraClassSamples: extra_sources is empty; give at least one '
                              'dataset to take samples from (or use the main dataset alone)')
-        self.sources = [_build(s, f'extra_sources[{i}]') for i, s in enumerate(extra_sources)]
+        self.sources = [build_dataset(s, f'ExtraClassSamples extra_sources[{i}]', _NEEDS)
+                        for i, s in enumerate(extra_sources)]
         self._metainfo = self.dataset.metainfo
         main = [canonical_name(c) for c in self._metainfo['classes']]
         wanted = [canonical_name(c) for c in classes_to_add]
@@ -98,13 +93,19 @@ class ExtraClassSamples(LabelWrapperMixin):
                                 for n in names], dtype=np.int64)
             src_labels = np.asarray(src.get_gt_labels(), dtype=np.int64)
             keep = np.flatnonzero(to_main[src_labels] >= 0)
+            if len(keep) == 0:
+                raise ValueError(
+                    f'ExtraClassSamples: extra_sources[{k}] ({type(src).__name__}, '
+                    f'{len(src_labels)} samples, classes {list(src.metainfo["classes"])}) has no '
+                    f'sample of classes_to_add {list(self.classes_to_add)}. Fix: check that '
+                    'source\'s split and class names, or drop it from extra_sources')
             self._refs.append(np.stack([np.full(len(keep), k), keep], axis=1))
             mapped = to_main[src_labels[keep]]
             labels.append(mapped)
             self.added[f'{k}:{type(src).__name__}'] = OrderedDict(
                 (c, int((mapped == self._main_index[c]).sum())) for c in self.classes_to_add)
         self._labels = np.concatenate(labels)
-        self._refs = np.concatenate(self._refs, axis=0) if self._refs else np.zeros((0, 2), int)
+        self._refs = np.concatenate(self._refs, axis=0)
         self._num_main = len(labels[0])
         print_log(f'ExtraClassSamples: {len(self._labels) - self._num_main} samples added to '
                   f'{self._num_main} ({", ".join(f"{k} {dict(v)}" for k, v in self.added.items())})',

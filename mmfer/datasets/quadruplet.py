@@ -37,6 +37,7 @@ from mmengine.logging import print_log
 from mmpretrain.structures import DataSample
 
 from mmfer.registry import DATASETS
+from .base import build_dataset
 
 NEGATIVE_MODES = ('frequency', 'balanced')
 
@@ -69,10 +70,7 @@ class QuadrupletDataset:
         if negative_mode not in NEGATIVE_MODES:
             raise ValueError(f'QuadrupletDataset: negative_mode={negative_mode!r} is not one of '
                              f'{list(NEGATIVE_MODES)}')
-        self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
-        if not hasattr(self.dataset, 'get_gt_labels'):
-            raise TypeError(f'QuadrupletDataset: {type(self.dataset).__name__} has no '
-                            'get_gt_labels(); wrap an mmpretrain/mmfer dataset')
+        self.dataset = build_dataset(dataset, 'QuadrupletDataset')
         self.num_branches = num_branches
         self.negative_mode = negative_mode
         self.seed = int(seed)

@@ -90,5 +90,9 @@ def test_errors(sources):
         ExtraClassSamples(raf, [fer], classes_to_add=('Fear', 'Contempt'))
     with pytest.raises(ValueError, match='extra_sources is empty'):
         ExtraClassSamples(main, [], classes_to_add=('Fear', ))
-    with pytest.raises(TypeError, match='extra_sources\\[0\\] must be'):
+    with pytest.raises(TypeError, match=r'extra_sources\[0\]: object has no get_gt_labels\(\)'):
         ExtraClassSamples(main, [object()])
+    # a source with none of the asked classes is a configuration mistake, not a silent no-op
+    with pytest.raises(ValueError, match=r"extra_sources\[1\] \(FERListDataset, 8 samples.*"
+                                         r"has no sample of classes_to_add \['Contempt'\]"):
+        ExtraClassSamples(main, [fer, raf], classes_to_add=('Contempt', ))

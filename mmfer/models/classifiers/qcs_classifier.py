@@ -197,7 +197,7 @@ class QCSClassifier(FERClassifier):
     def branch_targets(self, data_samples: List[DataSample], device) -> List[torch.Tensor]:
         """(y, y) for DCS, (y, y, y′, y′) for QCS."""
         y = gather_labels(data_samples, device)
-        if self.num_branches == 2:
+        if 'neg_label' not in self.train_label_fields:   # DCS: anchor and positive only
             return [y, y]
         if not all('neg_label' in ds for ds in data_samples):
             raise KeyError(f'{type(self).__name__}: QCS training needs the negatives\' label '
