@@ -1,6 +1,8 @@
-"""QuadrupletDataset (qcs.md §4), DatasetEpochHook and MultiViewDataPreprocessor."""
-from types import SimpleNamespace
+"""QuadrupletDataset (qcs.md §4): draws, negatives, determinism, items, sampler on top.
 
+DatasetEpochHook is tested in tests/test_engine/test_hooks/test_dataset_epoch_hook.py and
+MultiViewDataPreprocessor in tests/test_models/test_data_preprocessors.py.
+"""
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from mmpretrain.datasets import BaseDataset
 from torch.utils.data import DataLoader
 
 from mmfer.datasets.quadruplet import QuadrupletDataset
-from mmfer.registry import DATA_SAMPLERS, DATASETS, HOOKS, MODELS
+from mmfer.registry import DATA_SAMPLERS, DATASETS
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -153,17 +155,11 @@ def test_persistent_workers_see_set_epoch():
         assert aux == expected
 
 
-def test_dataset_epoch_hook_and_sampler():
+def test_class_balanced_sampler_reads_wrapper_labels():
+    """The class-balanced sampler reads the anchors' labels through the wrapper (the sampler half
+    of the former test_dataset_epoch_hook_and_sampler; the hook half is in
+    tests/test_engine/test_hooks/test_dataset_epoch_hook.py)."""
     qd = make()
-    hook = HOOKS.build(dict(type='DatasetEpochHook'))
-    runner = SimpleNamespace(epoch=5, train_loop=SimpleNamespace(
-        dataloader=SimpleNamespace(dataset=qd)))
-    hook.before_train_epoch(runner)
-    assert qd.epoch == 5
-    with pytest.raises(TypeError, match='set_epoch'):
-        hook.before_train_epoch(SimpleNamespace(epoch=0, train_loop=SimpleNamespace(
-            dataloader=SimpleNamespace(dataset=qd.dataset))))
-    # the class-balanced sampler reads the anchors' labels through the wrapper
     sampler = DATA_SAMPLERS.build(dict(type='ClassBalancedSampler', dataset=qd,
                                        num_samples=1 / 4, seed=0))
     assert len(sampler) == 25
@@ -179,19 +175,3 @@ def test_build_from_config_and_errors():
         QuadrupletDataset(ToyFER(), num_branches=3)
     with pytest.raises(ValueError, match='negative_mode'):
         QuadrupletDataset(ToyFER(), negative_mode='uniform')
-
-
-def test_multiview_data_preprocessor():
-    pre = MODELS.build(dict(type='MultiViewDataPreprocessor', mean=[1., 2., 3.],
-                            std=[2., 2., 2.], to_rgb=True))
-    torch.manual_seed(0)
-    views = [torch.randint(0, 255, (4, 3, 5, 5), dtype=torch.uint8) for _ in range(2)]
-    out = pre(dict(inputs=views, data_samples=None), training=True)['inputs']
-    assert out.shape == (2, 4, 3, 5, 5)
-    x = views[1][2].float().flip(0)  # BGR → RGB per view
-    ref = (x - torch.tensor([1., 2., 3.]).view(3, 1, 1)) / 2
-    assert torch.allclose(out[1, 2], ref)
-    # a stacked N×V×3×H×W tensor and single-view samples
-    assert torch.allclose(pre(dict(inputs=torch.stack(views)), True)['inputs'], out)
-    single = pre(dict(inputs=[v[0] for v in views]), False)['inputs']
-    assert single.shape == (2, 3, 5, 5) and torch.allclose(single, out[:, 0])

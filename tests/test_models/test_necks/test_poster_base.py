@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from mmfer.models.necks.poster_base import POSTERBase, POSTERViT
 from mmfer.registry import MODELS
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 BASE_CFG = osp.join(ROOT, 'configs/_base_/models/poster_base_ir50.py')
 
 

@@ -21,7 +21,7 @@ from mmfer.utils.converters.ir50 import convert_ir50, load_ir50
 from mmfer.utils.converters.qcs import (MainStub, build_training_model, convert_qcs_checkpoint,
                                         qcs_to_mmfer, restricted_torch_load, verify_converted)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 C = 768
 #: first unit index of stages 1..4 in the single `body` Sequential of layout B (IR-50: 3-4-14-3)
 B_OFFSETS = {1: 0, 2: 3, 3: 7, 4: 21}

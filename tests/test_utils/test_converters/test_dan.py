@@ -20,7 +20,7 @@ from mmfer.utils.converters.dan import (LOSS_STATE_IGNORE, convert_dan_checkpoin
                                         dan_to_mmfer_state_dict, infer_dan_layout, map_dan_key)
 from mmfer.utils.converters.resnet import resnet18_tv_to_mmfer
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def _bn(prefix, c, g):
