@@ -7,30 +7,40 @@ is :class:`mmfer.models.heads.DANHead`.
 
 Notation: N batch, D backbone channels (512), R reduction channels (256), H heads, h×w map size.
 """
+import warnings
 from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmfer.registry import MODELS
 
 
-class ConvBN(nn.Module):
-    """``bn(conv(x))`` — a conv with bias followed by BatchNorm2d, no activation.
+class ConvBN(ConvModule):
+    """``bn(conv(x))``: mmcv's :class:`~mmcv.cnn.ConvModule` as a conv *with bias* followed by
+    BatchNorm2d, no activation (the official DAN layer keeps the conv bias before its BN).
 
-    Kept as a two-child module so that the parameter names are ``conv.*`` and ``bn.*``
-    (the DAN converter's renaming map relies on them).
+    ConvModule names its children ``conv`` and ``bn`` (``norm_cfg=dict(type='BN')``), so the
+    parameter names stay ``conv.*`` / ``bn.*`` (the DAN converter's renaming map relies on
+    them). Its construction-time ``init_weights`` (Kaiming-normal for ReLU, BN 1 / 0) is
+    replaced by a no-op: the layers keep PyTorch's default construction init, exactly like the
+    ``nn.Conv2d`` + ``nn.BatchNorm2d`` pair this replaced, so a seeded construction draws the
+    same random numbers and gives the same parameters; :meth:`CrossAttentionHead.reset_parameters`
+    then applies the official initialisation.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, padding=0):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, bias=True)
-        self.bn = nn.BatchNorm2d(out_channels)
+        with warnings.catch_warnings():
+            # the bias is the official layer's, not an oversight
+            warnings.filterwarnings('ignore', 'Unnecessary conv bias before batch/instance norm')
+            super().__init__(in_channels, out_channels, kernel_size, padding=padding, bias=True,
+                             norm_cfg=dict(type='BN'), act_cfg=None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+    def init_weights(self):
+        """Keep PyTorch's default init (see the class docstring)."""
 
 
 class SpatialAttentionUnit(nn.Module):
