@@ -10,9 +10,11 @@ module adds:
   vector used is ``label_map[i] = classes.index(native_classes[i])``;
 - ``metainfo['classes']`` is the order the labels are in, ``metainfo['native_classes']`` the file's;
 - after loading, the number of samples per class is logged and :meth:`class_counts` returns it;
-- helpers that raise errors naming the file, the line and the fix.
+- helpers that raise errors naming the file, the line and the fix, and :class:`DuplicateCheck`
+  (an image listed twice: an error with both lines when the labels differ, a warning when equal).
 """
 import copy
+import logging
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -71,6 +73,62 @@ class FileIndex:
             self._listings[folder] = frozenset(os.listdir(folder)) if osp.isdir(folder) \
                 else frozenset()
         return name in self._listings[folder]
+
+
+class DuplicateCheck:
+    """Finds images listed more than once in one annotation file.
+
+    Feed every parsed line with :meth:`add` (``key`` = the image name or path as listed, a
+    normalised path for list files). Policy:
+
+    - the same image with a **different** label raises :class:`FERDataError` at once, naming
+      the file, both line numbers and both labels (the file contradicts itself; which label is
+      right cannot be guessed);
+    - the same image with the **same** label is kept as listed (one sample per line, as the
+      official readers do, and as a list file that repeats lines to oversample a class
+      intends); :meth:`report` logs one WARNING with the number of repeats and the first
+      examples with both line numbers, so a repeat is never silent.
+
+    Args:
+        path (str): the annotation file, for messages.
+        owner (str): the reader's name, for messages.
+    """
+
+    MAX_EXAMPLES = 5
+
+    def __init__(self, path: str, owner: str):
+        self.path = path
+        self.owner = owner
+        self._first: Dict[str, Tuple[int, object]] = {}
+        self.repeats: List[Tuple[str, int, int]] = []  # (key, first line, repeated line)
+
+    def add(self, key: str, label, line: int) -> None:
+        """Record that ``line`` lists ``key`` with ``label``; raise on a contradicting label."""
+        prev = self._first.get(key)
+        if prev is None:
+            self._first[key] = (line, label)
+            return
+        first_line, first_label = prev
+        if first_label != label:
+            raise FERDataError(
+                f'{self.path}, lines {first_line} and {line}: {self.owner}: image {key!r} is '
+                f'listed twice with different labels ({first_label} on line {first_line}, '
+                f'{label} on line {line}). Fix: keep one line per image, with its correct label')
+        self.repeats.append((key, first_line, line))
+
+    def report(self) -> None:
+        """Log one WARNING when an image was listed more than once with the same label."""
+        if not self.repeats:
+            return
+        examples = '; '.join(f'{k!r} on lines {a} and {b}'
+                             for k, a, b in self.repeats[:self.MAX_EXAMPLES])
+        more = len(self.repeats) - self.MAX_EXAMPLES
+        print_log(f'{self.owner}: {self.path}: {len(self.repeats)} repeated line(s) list an image '
+                  f'already listed with the same label ({examples}'
+                  f'{f"; and {more} more" if more > 0 else ""}); each line is kept as a sample, '
+                  'so these images count more than once. Fix: delete the repeated lines unless '
+                  'the repetition is intended (oversampling)', logger='current',
+                  level=logging.WARNING)
 
 
 class BaseFERDataset(BaseDataset):

@@ -3,7 +3,8 @@ import os.path as osp
 from typing import List, Optional
 
 from mmfer.registry import DATASETS
-from .base import BaseFERDataset, FERDataError, FileIndex, format_error, require_file
+from .base import (BaseFERDataset, DuplicateCheck, FERDataError, FileIndex, format_error,
+                   require_file)
 from .class_maps import ClassSpec, resolve_classes
 
 
@@ -31,6 +32,10 @@ class FERListDataset(BaseFERDataset):
     ``'affectnet7'`` or a list of names) and a label ≥ len(classes) raises with the file and line.
     To remap, give the list's own order as ``label_classes`` and the wanted order as ``classes``
     (e.g. ``label_classes='affectnet7', classes='rafdb'``).
+
+    A path listed twice with different labels raises, naming both lines; with the same label
+    both lines are kept (a list may repeat lines to oversample) and a WARNING names them
+    (:class:`~mmfer.datasets.base.DuplicateCheck`).
 
     Samples: ``dict(img_path, gt_label)``.
 
@@ -65,6 +70,7 @@ class FERListDataset(BaseFERDataset):
         num = len(self._label_classes)
         expected = f"'<relative path> <label>' with a 0-based label 0..{num - 1}"
         index = FileIndex()
+        duplicates = DuplicateCheck(self.ann_file, 'FERListDataset')
         data_list = []
         with open(self.ann_file, encoding='utf-8') as f:
             for line_no, line in enumerate(f, 1):
@@ -80,7 +86,10 @@ class FERListDataset(BaseFERDataset):
                         self.ann_file, line_no, f'label {label} out of range for {num} classes '
                         f'{list(self._label_classes)}', expected,
                         'check that classes matches the list (1-based lists need converting)'))
+                # 'a/./b.jpg' and 'a/b.jpg' are one image
+                duplicates.add(osp.normpath(path), int(label), line_no)
                 img_path = osp.join(self.img_prefix, path)
                 self.check_image(index, img_path, self.ann_file, line_no)
                 data_list.append(dict(img_path=img_path, gt_label=int(label)))
+        duplicates.report()
         return data_list

@@ -3,7 +3,8 @@ import os.path as osp
 from typing import List, Optional
 
 from mmfer.registry import DATASETS
-from .base import BaseFERDataset, FERDataError, FileIndex, format_error, require_dir, require_file
+from .base import (BaseFERDataset, DuplicateCheck, FERDataError, FileIndex, format_error,
+                   require_dir, require_file)
 from .class_maps import CLASS_ORDERS, ClassSpec
 
 RAFDB_ANN_FILE = 'EmoLabel/list_patition_label.txt'
@@ -18,6 +19,10 @@ class RAFDB(BaseFERDataset):
     with ``train`` form the train split (12,271 in the release), ``test`` the test split (3,068).
     The image of ``train_00001.jpg`` is ``Image/aligned/train_00001_aligned.jpg``
     (``image_set='aligned'``) or ``Image/original/train_00001.jpg`` (``'original'``).
+
+    The same name on two lines with different labels raises, naming both lines; with the same
+    label both lines are kept (as the official reader does) and a WARNING names them
+    (:class:`~mmfer.datasets.base.DuplicateCheck`).
 
     Samples: ``dict(img_path, gt_label, img_name)``; ``img_name`` is the annotation name
     (the key :class:`LabelNoiseDataset` matches noisy-label files on).
@@ -69,6 +74,7 @@ class RAFDB(BaseFERDataset):
                     "set image_set ('aligned' | 'original') or data_prefix to the image folder")
         expected = "'<name> <label>' with name train_*.jpg / test_*.jpg and label 1..7"
         index = FileIndex()
+        duplicates = DuplicateCheck(self.ann_file, 'RAFDB')
         data_list = []
         with open(self.ann_file, encoding='utf-8') as f:
             for line_no, line in enumerate(f, 1):
@@ -91,10 +97,13 @@ class RAFDB(BaseFERDataset):
                     raise FERDataError(format_error(self.ann_file, line_no,
                                                     f'name {name!r} starts with neither train '
                                                     'nor test', expected))
+                # over the whole file, both splits: a contradicting file is wrong for either
+                duplicates.add(name, int(label), line_no)
                 if split != self.split:
                     continue
                 img_path = self.image_path(name)
                 self.check_image(index, img_path, self.ann_file, line_no,
                                  "check image_set ('aligned' expects <stem>_aligned.jpg)")
                 data_list.append(dict(img_path=img_path, gt_label=int(label) - 1, img_name=name))
+        duplicates.report()
         return data_list
