@@ -2,7 +2,8 @@
 import logging
 import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from collections import Counter
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.logging import print_log
 from mmpretrain.datasets.custom import get_samples
@@ -11,7 +12,12 @@ from mmfer.registry import DATASETS
 from .base import BaseFERDataset, require_dir
 from .class_maps import ClassSpec, canonical_name, is_expression_name, resolve_classes
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+#: Every 8-bit still-image format OpenCV's ``imread`` decodes (the formats of its documentation
+#: that the opencv-python wheels build in: JPEG, JPEG 2000, PNG, WebP, BMP/DIB, TIFF, the
+#: Netpbm family, Sun raster), matched case-insensitively. Float formats (``.exr``, ``.hdr``,
+#: ``.pfm``) are left out: FER images are 8-bit and ``LoadFERImage`` decodes to uint8.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jp2', '.png', '.webp', '.bmp', '.dib', '.tif',
+                    '.tiff', '.pbm', '.pgm', '.ppm', '.pnm', '.sr', '.ras')
 
 
 @DATASETS.register_module()
@@ -20,8 +26,13 @@ class FERImageFolder(BaseFERDataset):
 
     Without ``classes`` this is mmpretrain's ``CustomDataset`` rule: classes = sorted folder names
     (Python string order, so ``10`` sorts before ``2``) and the label of a file is the position of
-    its folder. Files with an image extension (jpg, jpeg, png, bmp, webp; any case) are listed with
-    mmpretrain's ``get_samples`` (recursively, sorted).
+    its folder. Files with an image extension (:data:`IMAGE_EXTENSIONS`: every format OpenCV
+    decodes — jpg, jpeg, jpe, jp2, png, webp, bmp, dib, tif, tiff, pbm, pgm, ppm, pnm, sr, ras;
+    any case) are listed with mmpretrain's ``get_samples`` (recursively, sorted). Any other file
+    in a class folder (``notes.txt``, ``Thumbs.db`` ...) is skipped with one WARNING giving their
+    number and the first examples; the numbers are kept in ``self.skipped_files``
+    (``{extension: count}``). Hidden files (name starting with ``.``, e.g. ``.DS_Store``) are
+    not listed at all: mmengine's folder listing leaves them out.
 
     What mmfer adds:
 
@@ -37,7 +48,8 @@ class FERImageFolder(BaseFERDataset):
         data_root (str): optional root.
         classes: output class order; see above.
         folder_classes: order the numeric folder names index into; see above.
-        extensions (Sequence[str]): accepted image extensions.
+        extensions (Sequence[str]): accepted image extensions (default
+            :data:`IMAGE_EXTENSIONS`).
     """
 
     METAINFO = dict(classes=())
@@ -46,6 +58,7 @@ class FERImageFolder(BaseFERDataset):
                  folder_classes: Optional[ClassSpec] = None,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS, **kwargs):
         self.extensions = tuple(e.lower() for e in extensions)
+        self.skipped_files: Dict[str, int] = {}
         root = data_prefix if osp.isabs(data_prefix) or not data_root else \
             osp.join(data_root, data_prefix)
         require_dir(root, f'{type(self).__name__} image root',
@@ -101,9 +114,28 @@ class FERImageFolder(BaseFERDataset):
         return f'image folders of {self.img_prefix}'
 
     def load_native_list(self) -> List[dict]:
-        folder_to_idx = {f: i for i, f in enumerate(self.folders)}
-        samples, empty = get_samples(self.img_prefix, folder_to_idx,
-                                     is_valid_file=lambda n: n.lower().endswith(self.extensions))
+        samples, empty, skipped = [], set(), []
+        # one get_samples call per class folder (the same listing, in the same sorted order, as
+        # one call over all folders) so that a skipped file is reported with its folder
+        for idx, folder in enumerate(self.folders):
+            def is_image(name: str, folder=folder) -> bool:
+                if name.lower().endswith(self.extensions):
+                    return True
+                skipped.append(osp.join(folder, name))
+                return False
+
+            found, no_images = get_samples(self.img_prefix, {folder: idx}, is_valid_file=is_image)
+            samples += found
+            empty |= no_images
+        self.skipped_files = dict(sorted(Counter(
+            osp.splitext(n)[1].lower() or osp.basename(n) for n in skipped).items()))
+        if skipped:
+            print_log(f'{type(self).__name__}: skipped {len(skipped)} file(s) in the class '
+                      f'folders of {self.img_prefix} that are not images by extension '
+                      f'(accepted: {" ".join(self.extensions)}): '
+                      + ', '.join(f'{k} ×{v}' for k, v in self.skipped_files.items())
+                      + f'; e.g. {sorted(skipped)[:5]}. Fix: remove them, or convert images in '
+                      'other formats to one of those', logger='current', level=logging.WARNING)
         if empty:
             print_log(f'{type(self).__name__}: class folders without images in '
                       f'{self.img_prefix}: {sorted(empty)}', logger='current',
