@@ -1,5 +1,7 @@
 """AffectNet readers: official CSV release and the "4G" ``*_exp.npy`` release (datasets.md §3)."""
 import csv
+import itertools
+import logging
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -18,6 +20,26 @@ AFFECTNET_CODES = ('Neutral', 'Happiness', 'Sadness', 'Surprise', 'Fear', 'Disgu
                    'Contempt', 'None', 'Uncertain', 'No-Face')
 AFFECTNET_CSV_HEADER = ('subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height',
                         'facial_landmarks', 'expression', 'valence', 'arousal')
+#: where the release keeps the CSVs: ``Manually_Annotated_file_lists.zip`` unpacks into this
+#: folder; many copies have them moved to the root. Searched in this order.
+AFFECTNET_CSV_DIRS = ('', 'Manually_Annotated_file_lists')
+
+
+def find_affectnet_csv(data_root: str, name: str) -> str:
+    """``name`` (``training.csv`` / ``validation.csv``) relative to ``data_root``: the first of
+    ``AFFECTNET_CSV_DIRS`` that holds it, else ``name`` itself (the reader then raises naming every
+    place searched)."""
+    for folder in AFFECTNET_CSV_DIRS:
+        rel = osp.join(folder, name) if folder else name
+        if osp.isfile(osp.join(data_root, rel)):
+            return rel
+    return name
+
+
+def is_affectnet_header(row: List[str]) -> bool:
+    """Whether a CSV row is the header: told by content, its first field being
+    ``subDirectory_filePath`` (a data row's first field is an image path)."""
+    return bool(row) and row[0].strip() == AFFECTNET_CSV_HEADER[0]
 
 
 def parse_landmarks(text: str) -> np.ndarray:
@@ -57,6 +79,15 @@ class AffectNet(BaseFERDataset):
 
         Manually_Annotated_Images/<subDirectory>/<hash>.jpg
         training.csv  validation.csv     (header: AFFECTNET_CSV_HEADER)
+      or, as the release unpacks,
+        Manually_Annotated_file_lists/training.csv  Manually_Annotated_file_lists/validation.csv
+
+    The CSVs are looked for at the root first, then in ``Manually_Annotated_file_lists/``; the
+    one read is named in the log. The header row is recognised by content (first field
+    ``subDirectory_filePath``); a file without it (some copies of ``validation.csv``), i.e. whose
+    first line is a data row (≥ 7 fields, an integer expression code), is read from its first
+    line, with a WARNING saying so. A first line that is neither, or a header whose first seven
+    names differ from :data:`AFFECTNET_CSV_HEADER`, raises.
 
     ``layout='npy'``::
 
@@ -85,7 +116,8 @@ class AffectNet(BaseFERDataset):
             excluded and reported. Any other missing image raises.
         with_landmarks (bool): attach the 68 landmarks (CSV column, or ``<id>_lnd.npy``).
         ann_file (str, optional): CSV file (csv) or annotations folder (npy), relative to
-            ``data_root``. Default per split and layout.
+            ``data_root``. Default per split and layout (csv: ``training.csv`` /
+            ``validation.csv``, at the root or in ``Manually_Annotated_file_lists/``).
         data_prefix (str, optional): image folder. Default ``Manually_Annotated_Images`` (csv) or
             ``<train|val>_set/images`` (npy).
         classes: output class order (default AffectNet's own), see :class:`BaseFERDataset`.
@@ -115,8 +147,11 @@ class AffectNet(BaseFERDataset):
         self.crop_face = crop_face
         self.with_landmarks = with_landmarks
         self.dropped: Dict[str, int] = OrderedDict()
+        self._csv_name = None
         if layout == 'csv':
-            ann_file = ann_file or ('training.csv' if self.split == 'train' else 'validation.csv')
+            if not ann_file:
+                self._csv_name = 'training.csv' if self.split == 'train' else 'validation.csv'
+                ann_file = find_affectnet_csv(data_root, self._csv_name)
             data_prefix = data_prefix if data_prefix is not None else 'Manually_Annotated_Images'
         else:
             folder = 'train_set' if self.split == 'train' else 'val_set'
@@ -179,21 +214,41 @@ class AffectNet(BaseFERDataset):
         return data_list
 
     def _load_csv(self, known_missing: Set[str]) -> List[dict]:
-        require_file(self.ann_file, 'AffectNet annotation CSV',
-                     'expected training.csv / validation.csv under data_root, or set ann_file')
+        if self._csv_name is not None:
+            places = ' or '.join(repr(osp.join(self.data_root, d, self._csv_name))
+                                 for d in AFFECTNET_CSV_DIRS)
+            require_file(self.ann_file, 'AffectNet annotation CSV',
+                         f'expected it as {places}, or set ann_file')
+            print_log(f'AffectNet: reading {self.ann_file}', logger='current')
+        else:
+            require_file(self.ann_file, 'AffectNet annotation CSV',
+                         'check ann_file (relative to data_root)')
         require_dir(self.img_prefix, 'AffectNet image folder',
                     'expected Manually_Annotated_Images/ under data_root, or set data_prefix')
         path = self.ann_file
         index = FileIndex()
         data_list = []
-        with open(path, newline='', encoding='utf-8') as f:
+        # utf-8-sig: a CSV re-saved by a spreadsheet starts with a byte-order mark
+        with open(path, newline='', encoding='utf-8-sig') as f:
             reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or [h.strip() for h in header[:7]] != \
-                    list(AFFECTNET_CSV_HEADER[:7]):
-                raise FERDataError(format_error(path, 1, f'header {header}',
+            first = next(reader, None)
+            if first is None:
+                raise FERDataError(format_error(path, None, 'the file is empty',
                                                 ','.join(AFFECTNET_CSV_HEADER)))
-            for row in reader:
+            looks_like_data = len(first) >= 7 and first[6].strip().lstrip('-').isdigit()
+            if is_affectnet_header(first) or not looks_like_data:
+                # a header, or a first line that is neither the header nor a data row
+                if [h.strip() for h in first[:7]] != list(AFFECTNET_CSV_HEADER[:7]):
+                    raise FERDataError(format_error(path, 1, f'header {first}',
+                                                    ','.join(AFFECTNET_CSV_HEADER)))
+                rows = reader
+            else:
+                print_log(f'AffectNet: {path} has no header row (line 1 is {",".join(first[:1])}'
+                          f'...); reading every line as data in the column order '
+                          f'{",".join(AFFECTNET_CSV_HEADER)}', logger='current',
+                          level=logging.WARNING)
+                rows = itertools.chain([first], reader)
+            for row in rows:
                 line = reader.line_num
                 if not row:
                     continue
