@@ -9,7 +9,13 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
-model = dict(data_preprocessor={{_base_.data_preprocessor}})
+# K = number of classes, as the official affectnet.py (AffinityLoss(num_class=args.num_class));
+# the base's default is the official RAF-DB K = 8
+model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(losses=[
+    dict(type='FERCrossEntropyLoss', loss_weight=1.0),
+    dict(type='AffinityLoss', num_centers=num_classes, feat_dim=512, loss_weight=1.0),
+    dict(type='PartitionLoss', mode='official', loss_weight=1.0),
+]))
 
 # official: Resize 224 → flip → RandomApply(p=0.7, RandomAffine(±20°, translate (0.2, 0.2),
 # scale (0.8, 1))) → Normalize → RandomErasing() with torchvision defaults (p 0.5,

@@ -8,11 +8,32 @@ from mmfer.registry import MODELS
 from .fer_head import FERClsHead
 
 
-def dan_default_losses(num_classes: int, feat_dim: int) -> List[dict]:
-    """The official loss set: CE + 1·affinity (K = C centers) + 1·partition (official mode)."""
+#: K of the official code's ``AffinityLoss(num_class=8)`` default, which rafdb.py keeps for
+#: RAF-DB's 7 classes (the released 89.70 % model was trained with it; specs/dan.md §2.1)
+OFFICIAL_NUM_CENTERS = 8
+AFFINITY_CENTERS = ('official', 'num_classes')
+
+
+def dan_num_centers(num_classes: int, affinity_centers: str = 'official') -> int:
+    """K, the number of affinity centers: ``'official'`` → 8 (never fewer than C, so that
+    every class has a center), ``'num_classes'`` → C (the paper's one center per class; also
+    what the official affectnet.py passes)."""
+    if affinity_centers not in AFFINITY_CENTERS:
+        raise ValueError(f'affinity_centers must be one of {AFFINITY_CENTERS}, got '
+                         f'{affinity_centers!r}')
+    if affinity_centers == 'num_classes':
+        return num_classes
+    return max(OFFICIAL_NUM_CENTERS, num_classes)
+
+
+def dan_default_losses(num_classes: int, feat_dim: int,
+                       affinity_centers: str = 'official') -> List[dict]:
+    """The official loss set: CE + 1·affinity (K centers, see :func:`dan_num_centers`; K = 8
+    by default) + 1·partition (official mode)."""
     return [
         dict(type='FERCrossEntropyLoss', loss_weight=1.0),
-        dict(type='AffinityLoss', num_centers=num_classes, feat_dim=feat_dim, loss_weight=1.0),
+        dict(type='AffinityLoss', num_centers=dan_num_centers(num_classes, affinity_centers),
+             feat_dim=feat_dim, loss_weight=1.0),
         dict(type='PartitionLoss', mode='official', loss_weight=1.0),
     ]
 
@@ -33,16 +54,28 @@ class DANHead(FERClsHead):
         in_channels (int): D, size of the neck's ``feat`` (z). Default 512.
         bn_on_logits (bool): official BatchNorm1d on the logits. Default True.
         losses (list[dict], optional): loss configs; default (None) is the official set
-            ``[FERCrossEntropyLoss, AffinityLoss(num_centers=C, feat_dim=D), PartitionLoss]``.
-            The affinity centers live here (``losses.{i}.centers``) so the optimizer sees them.
+            ``[FERCrossEntropyLoss, AffinityLoss(num_centers=K, feat_dim=D), PartitionLoss]``
+            (:func:`dan_default_losses`). The affinity centers live here (``losses.{i}.centers``)
+            so the optimizer sees them.
+        affinity_centers (str, optional): K of that default set: ``'official'`` (default) K = 8,
+            the official ``AffinityLoss`` default that rafdb.py uses for RAF-DB's 7 classes
+            (max(8, C) for more classes); ``'num_classes'`` K = C, the paper's one center per
+            class. Only with ``losses=None``: with an explicit list set ``num_centers`` in its
+            ``AffinityLoss`` (giving both raises).
         dropout (float): dropout on z before the fc (not in DAN). Default 0.
     """
 
     def __init__(self, num_classes: int, in_channels: int = 512, bn_on_logits: bool = True,
                  losses: Union[dict, List[dict], None] = None, dropout: float = 0.0,
-                 init_cfg: Optional[dict] = None):
+                 affinity_centers: Optional[str] = None, init_cfg: Optional[dict] = None):
         if losses is None:
-            losses = dan_default_losses(num_classes, in_channels)
+            losses = dan_default_losses(num_classes, in_channels,
+                                        affinity_centers or 'official')
+        elif affinity_centers is not None:
+            raise ValueError(
+                f'DANHead: affinity_centers={affinity_centers!r} applies to the default loss set '
+                'only, but losses are given. Fix: set num_centers in their AffinityLoss (8 '
+                'official, C for the paper), or drop losses to use the default set')
         super().__init__(num_classes=num_classes, in_channels=in_channels, losses=losses,
                          dropout=dropout, init_cfg=init_cfg)
         self.bn_on_logits = bn_on_logits
