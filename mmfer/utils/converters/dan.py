@@ -20,6 +20,7 @@ The affinity centers are not in the official files (they live in the training cr
 converted checkpoint therefore has no ``head.losses.*`` entries, and loaders skip exactly those
 (``ignore_missing=[r'^head\\.losses\\.']``, as ``tools/test.py`` does).
 """
+import copy
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -44,10 +45,17 @@ DAN_DATASETS = {
     'affectnet8': ('affectnet8', 8, 'configs/dan/dan_r18_affectnet8.py'),
 }
 
-# official input settings (specs/dan.md §3): Resize 224, ImageNet mean/std on RGB
+#: official input settings (specs/dan.md §3): ``Resize((224, 224))`` of a PIL image (PIL
+#: bilinear, aspect not kept), ImageNet mean/std on RGB. mmcv's ``Resize`` with
+#: ``backend='pillow', interpolation='bilinear'`` calls ``PIL.Image.resize(BILINEAR)`` on the
+#: array, so :func:`mmfer.apis.init_model` on a converted file reproduces the official
+#: preprocessing exactly, as the test pipeline of ``configs/dan/*.py`` does (mmcv's default cv2
+#: resize differs by up to one grey level).
 INPUT_CFG = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True,
-    test_pipeline=[dict(type='LoadFERImage'), dict(type='Resize', scale=(224, 224)),
+    test_pipeline=[dict(type='LoadFERImage'),
+                   dict(type='Resize', scale=(224, 224), backend='pillow',
+                        interpolation='bilinear'),
                    dict(type='PackInputs')])
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
@@ -182,7 +190,7 @@ def convert_dan_checkpoint(checkpoint, dataset: str,
     meta = dict(
         dataset_meta=dict(classes=list(classes)),
         classes=list(classes),
-        input_cfg=dict(INPUT_CFG),
+        input_cfg=copy.deepcopy(INPUT_CFG),
         converted_from=dict(source='yaoing/DAN official checkpoint', file=osp.basename(source),
                             epoch=int(epoch) if isinstance(epoch, (int, float)) else None,
                             num_classes=num_classes, num_heads=num_heads))
