@@ -13,29 +13,53 @@ from .base import FERDataError, LabelWrapperMixin, format_error, require_file
 from .class_maps import ClassSpec, resolve_classes
 
 
-def corrupt_labels(labels: np.ndarray, num_classes: int, ratio: float, seed: int,
-                   mode: str = 'bernoulli') -> np.ndarray:
-    """Replace labels by a uniformly drawn *different* class.
+def corrupt_labels(labels: np.ndarray, num_classes: int, ratio: float,
+                   seed: Union[int, np.random.Generator], mode: str = 'bernoulli') -> np.ndarray:
+    """Replace labels by a uniformly drawn *different* class; mmfer's one label-noise draw.
 
-    ``mode='bernoulli'``: each label independently with probability ``ratio`` (expected
-    ``ratio·N`` changes); ``mode='exact'``: exactly ``round(ratio·N)`` labels chosen without
-    replacement. A changed label is ``(y + r) mod K`` with ``r`` uniform in 1..K−1, i.e. uniform
-    over the other K−1 classes. Deterministic given ``seed``.
+    A changed label is ``(y + r) mod K`` with ``r`` uniform in 1..K−1, i.e. uniform over the other
+    K−1 classes. Which labels change depends on ``mode``:
+
+    - ``'bernoulli'``: each label independently with probability ``ratio`` (expected ``ratio·N``
+      changes); one ``r`` is drawn for every sample (N draws) after the N coin flips;
+    - ``'exact'``: exactly ``round(ratio·N)`` labels chosen without replacement
+      (``Generator.choice``), then N draws of ``r`` as above;
+    - ``'permutation'``: exactly ``round(ratio·N)`` labels, the first ``round(ratio·N)`` indices
+      of ``Generator.permutation(N)``, then one ``r`` per changed label, in that order. This is
+      SynthFER's label noise (:func:`mmfer.datasets.synthfer.noisy_labels` passes its keyed
+      generator), kept so that SynthFER's labels stay those its documented results used.
+
+    Args:
+        labels: (N,) integer labels in [0, K).
+        num_classes: K ≥ 2.
+        ratio: probability (bernoulli) or fraction (exact, permutation) in [0, 1].
+        seed: an int (``np.random.default_rng(seed)``) or a ``np.random.Generator`` drawn from
+            as is. Deterministic given either.
+        mode: ``'bernoulli'``, ``'exact'`` or ``'permutation'``.
+
+    Returns:
+        (N,) int64 noisy labels.
     """
     labels = np.asarray(labels, dtype=np.int64)
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f'noise ratio must lie in [0, 1], got {ratio}')
     if num_classes < 2:
         raise ValueError(f'label noise needs at least 2 classes, got {num_classes}')
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = len(labels)
+    if mode == 'permutation':
+        idx = rng.permutation(n)[:int(round(ratio * n))]
+        noisy = labels.copy()
+        noisy[idx] = (labels[idx] + rng.integers(1, num_classes, len(idx))) % num_classes
+        return noisy
     if mode == 'bernoulli':
         flip = rng.random(n) < ratio
     elif mode == 'exact':
         flip = np.zeros(n, dtype=bool)
         flip[rng.choice(n, size=int(round(ratio * n)), replace=False)] = True
     else:
-        raise ValueError(f"label noise mode {mode!r}; use 'bernoulli', 'exact' or 'file'")
+        raise ValueError(f"label noise mode {mode!r}; use 'bernoulli', 'exact', 'permutation' "
+                         "(or 'file' in LabelNoiseDataset)")
     shift = rng.integers(1, num_classes, size=n)
     return np.where(flip, (labels + shift) % num_classes, labels)
 
@@ -50,7 +74,8 @@ class LabelNoiseDataset(LabelWrapperMixin):
 
     Modes:
 
-    - ``'bernoulli'`` (default) / ``'exact'``: :func:`corrupt_labels` with ``ratio`` and ``seed``;
+    - ``'bernoulli'`` (default) / ``'exact'`` / ``'permutation'``: :func:`corrupt_labels` with
+      ``ratio`` and ``seed``;
     - ``'file'``: read ``noise_file`` in the RAF-DB list format ``<name> <label>`` (e.g. EAC's
       ``noise01.txt``), labels ``1``-based by default (``label_offset``) and in the ``file_classes``
       order (default ``'rafdb'``), remapped by name into the wrapped dataset's order. Lines are
@@ -61,9 +86,9 @@ class LabelNoiseDataset(LabelWrapperMixin):
 
     Args:
         dataset (BaseDataset | dict): the dataset to corrupt (usually a train split).
-        ratio (float): corruption probability / fraction (bernoulli, exact).
-        mode (str): ``'bernoulli'``, ``'exact'`` or ``'file'``.
-        seed (int): random seed (bernoulli, exact).
+        ratio (float): corruption probability / fraction (bernoulli, exact, permutation).
+        mode (str): ``'bernoulli'``, ``'exact'``, ``'permutation'`` or ``'file'``.
+        seed (int): random seed (bernoulli, exact, permutation).
         noise_file (str, optional): noisy label file (file mode).
         label_offset (int): value of the first class in ``noise_file`` (1 for RAF-DB files).
         file_classes: class order of ``noise_file``'s labels.
@@ -81,9 +106,9 @@ class LabelNoiseDataset(LabelWrapperMixin):
                             f'got {type(dataset).__name__}')
         if mode == 'file' and not noise_file:
             raise ValueError("LabelNoiseDataset: mode='file' needs noise_file")
-        if mode != 'file' and mode not in ('bernoulli', 'exact'):
-            raise ValueError(f"LabelNoiseDataset: mode={mode!r}; use 'bernoulli', 'exact' or "
-                             "'file'")
+        if mode not in ('bernoulli', 'exact', 'permutation', 'file'):
+            raise ValueError(f"LabelNoiseDataset: mode={mode!r}; use 'bernoulli', 'exact', "
+                             "'permutation' or 'file'")
         self.dataset = dataset
         self.ratio = ratio
         self.mode = mode

@@ -25,7 +25,9 @@ Class balance: ``'uniform'`` or ``'rafdb'`` (the RAF-DB training distribution sc
 assigned to indices by a permutation drawn from (seed, split, num_samples).
 
 Label noise p: exactly round(p·N) labels (indices drawn with the seed) are replaced by a class
-drawn uniformly among the 6 others; ``gt_label_clean`` keeps the truth.
+drawn uniformly among the 6 others (:func:`noisy_labels`, i.e. mmfer's one label-noise function
+:func:`mmfer.datasets.label_noise.corrupt_labels` in its ``'permutation'`` mode);
+``gt_label_clean`` keeps the truth.
 
 Subsets (conditional renders; the label, identity, expression, appearance and degradations of
 sample i are those of sample i of the full split, only the conditioned group is redrawn):
@@ -43,9 +45,10 @@ from mmpretrain.datasets import BaseDataset
 
 from mmfer.registry import DATASETS
 
+from .label_noise import corrupt_labels
 from .synthfer_render import (CLASSES, DEFAULT_NUM_IDENTITIES, NUM_CLASSES, RAFDB_TRAIN_COUNTS,
-                              SPLIT_IDS, WEAK_INTENSITY, _keyed_rng, render, sample_meta,
-                              sample_params)
+                              SPLIT_IDS, WEAK_INTENSITY, render, sample_meta, sample_params)
+from .synthfer_render.rng import _keyed_rng
 
 SUBSETS = {
     None: {},
@@ -94,22 +97,21 @@ def assign_labels(num_samples: int, seed: int, split: str,
     return _keyed_rng(seed, SPLIT_IDS[split], _K_LABELS, num_samples).permutation(labels)
 
 
-def corrupt_labels(labels: np.ndarray, rate: float, seed: int, split: str) -> np.ndarray:
-    """Replace exactly round(rate·N) labels by a uniformly drawn *different* class.
+def noisy_labels(labels: np.ndarray, rate: float, seed: int, split: str) -> np.ndarray:
+    """SynthFER's noisy labels: exactly round(rate·N) labels replaced by a uniformly drawn
+    *different* class.
 
-    The flipped indices and the new classes come from one generator keyed by
-    (seed, split, rate); new = (old + k) mod C with k uniform in 1..C−1.
+    The draw is :func:`mmfer.datasets.label_noise.corrupt_labels` in its ``'permutation'`` mode
+    (the flipped indices are the first round(rate·N) of a permutation, new = (old + k) mod C with
+    k uniform in 1..C−1) from the generator keyed by (seed, split, rate, N), so the labels of a
+    given (seed, split, rate, N) never change.
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f'label_noise must be in [0, 1), got {rate}')
     labels = np.asarray(labels, np.int64)
     n = len(labels)
-    n_flip = int(round(rate * n))
     rng = _keyed_rng(seed, SPLIT_IDS[split], _K_NOISE, int(round(rate * 1e6)), n)
-    idx = rng.permutation(n)[:n_flip]
-    noisy = labels.copy()
-    noisy[idx] = (labels[idx] + rng.integers(1, NUM_CLASSES, n_flip)) % NUM_CLASSES
-    return noisy
+    return corrupt_labels(labels, NUM_CLASSES, rate, rng, mode='permutation')
 
 
 @DATASETS.register_module()
@@ -174,7 +176,7 @@ class SynthFER(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """Labels and per-sample scalars, no rendering."""
         clean = assign_labels(self.num_samples, self.seed, self.split, self.class_balance)
-        noisy = corrupt_labels(clean, self.label_noise, self.seed, self.split) \
+        noisy = noisy_labels(clean, self.label_noise, self.seed, self.split) \
             if self.label_noise > 0 else clean
         data_list = []
         for i in range(self.num_samples):

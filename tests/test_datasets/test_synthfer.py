@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmfer.datasets.synthfer import (SynthFER, assign_labels, class_counts, corrupt_labels)
+from mmfer.datasets.synthfer import SynthFER, assign_labels, class_counts, noisy_labels
 from mmfer.datasets.synthfer_render import (A, CLASSES, FACE_SCALE, IMAGE_CENTRE,
                                             RAFDB_TRAIN_COUNTS, ROT_ORIGIN, STRONG_OCCLUDERS,
                                             WEAK_INTENSITY, build_geometry, render,
@@ -143,7 +143,7 @@ def test_class_counts_uniform_and_rafdb():
 @pytest.mark.parametrize('rate', [0.1, 0.2, 0.3])
 def test_label_noise_rate(rate):
     clean = assign_labels(10000, 0, 'train')
-    noisy = corrupt_labels(clean, rate, 0, 'train')
+    noisy = noisy_labels(clean, rate, 0, 'train')
     flipped = noisy != clean
     assert abs(flipped.mean() - rate) <= 0.01
     # a flipped label is never the clean one, and the new classes are spread over the other six
@@ -154,8 +154,8 @@ def test_label_noise_rate(rate):
     offsets = np.bincount((noisy - clean)[flipped] % 7, minlength=7)
     expect = flipped.sum() / 6
     assert offsets[0] == 0 and np.abs(offsets[1:] - expect).max() < 0.25 * expect
-    assert (corrupt_labels(clean, rate, 0, 'train') == noisy).all()
-    assert (corrupt_labels(clean, rate, 1, 'train') != noisy).any()
+    assert (noisy_labels(clean, rate, 0, 'train') == noisy).all()
+    assert (noisy_labels(clean, rate, 1, 'train') != noisy).any()
 
 
 def test_dataset_noise_keeps_clean_label():

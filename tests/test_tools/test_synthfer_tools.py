@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmfer.datasets.synthfer import SynthFER, assign_labels, corrupt_labels
+from mmfer.datasets.synthfer import SynthFER, assign_labels, noisy_labels
 
 gc.freeze()   # cheap gc.collect() in mmengine's BaseDataset (see tests/conftest.py)
 
@@ -65,7 +65,7 @@ def test_writer_rafdb_layout_identical_for_any_worker_count(tmp_path):
     # EAC-style noisy label files: train rows only, with round(p·N) labels changed
     noisy = (root / 'EmoLabel' / 'noise03.txt').read_text().splitlines()
     assert len(noisy) == 14 and sum(a != b for a, b in zip(noisy, lines[:14])) == round(0.3 * 14)
-    expect = corrupt_labels(labels['train'], 0.3, 5, 'train')
+    expect = noisy_labels(labels['train'], 0.3, 5, 'train')
     assert [int(x.split()[1]) - 1 for x in noisy] == expect.tolist()
     assert (root / 'EmoLabel' / 'noise01.txt').is_file()
     # annotation file: 68 landmarks and the pose per image, in the file order

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-from mmfer.datasets.synthfer import SUBSETS, assign_labels, corrupt_labels
+from mmfer.datasets.synthfer import SUBSETS, assign_labels, noisy_labels
 from mmfer.datasets.synthfer_render import CLASSES, render, sample_params
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
@@ -226,7 +226,7 @@ def run(args) -> dict:
     results = {name: evaluate(model, x, yt) for name, x in sets.items()}
     noisy_res, t_train_noisy = None, None
     if args.noise > 0:
-        y_noisy = corrupt_labels(y_train, args.noise, args.seed, 'train')
+        y_noisy = noisy_labels(y_train, args.noise, args.seed, 'train')
         t0 = time.time()
         print(f'training on labels with {args.noise:.0%} noise', flush=True)
         noisy_model = train(x_train, torch.from_numpy(y_noisy), args)

@@ -26,7 +26,7 @@ face box, per-landmark visible/occluded flags as 68-character '0'/'1' strings, o
 (test images with |yaw| > 30°, |yaw| > 45°, a strong occluder, a non-neutral expression of
 intensity ≤ 0.35; same line format as the layout's label file).  Noisy-label files hold the
 training label with that fraction of labels flipped
-(:func:`mmfer.datasets.synthfer.corrupt_labels`).
+(:func:`mmfer.datasets.synthfer.noisy_labels`).
 
 Rendering runs in ``--workers`` processes; every image depends only on (seed, split, index,
 options), so the output is byte-identical for any number of workers.
@@ -47,7 +47,7 @@ import time
 import cv2
 import numpy as np
 
-from mmfer.datasets.synthfer import assign_labels, corrupt_labels
+from mmfer.datasets.synthfer import assign_labels, noisy_labels
 from mmfer.datasets.synthfer_render import (CLASSES, DEFAULT_NUM_IDENTITIES, NEUTRAL,
                                             STRONG_OCCLUDERS, WEAK_INTENSITY, render, sample_params)
 
@@ -181,7 +181,7 @@ def write(args) -> dict:
     for rate in args.noise_rates:
         if 'train' not in label_of:
             raise ValueError('--noise-rates needs training images (--num-train > 0)')
-        noisy = corrupt_labels(label_of['train'], rate, args.seed, 'train')
+        noisy = noisy_labels(label_of['train'], rate, args.seed, 'train')
         # EAC's names: noise01/02/03.txt for 10/20/30 %; other rates by percent
         tenths = rate * 10
         name = (f'noise{int(round(tenths)):02d}.txt' if abs(tenths - round(tenths)) < 1e-9
