@@ -10,10 +10,21 @@ from mmfer.registry import METRICS
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    """``cm[i, j]`` = number of samples of true class i predicted as j (int64, C×C)."""
-    if pred.size and (pred.max() >= num_classes or gt.max() >= num_classes):
-        raise ValueError(f'label out of range for {num_classes} classes: '
-                         f'max gt {gt.max()}, max pred {pred.max()}')
+    """``cm[i, j]`` = number of samples of true class i predicted as j (int64, C×C).
+
+    mmfer's one confusion-matrix count: :class:`FERMetric` and
+    :func:`mmfer.visualization.confusion_matrix_from_predictions` (the analysis tool) use it.
+    ``pred`` and ``gt`` are (N,) integer arrays; a label outside [0, C) raises (it would land in
+    a wrong cell of the flattened count otherwise).
+    """
+    pred = np.asarray(pred, dtype=np.int64).reshape(-1)
+    gt = np.asarray(gt, dtype=np.int64).reshape(-1)
+    if pred.shape != gt.shape:
+        raise ValueError(f'confusion_matrix: {pred.size} predictions for {gt.size} labels')
+    if pred.size and (min(pred.min(), gt.min()) < 0 or max(pred.max(), gt.max()) >= num_classes):
+        raise ValueError(f'label out of range for {num_classes} classes: gt in '
+                         f'[{gt.min()}, {gt.max()}], pred in [{pred.min()}, {pred.max()}]; '
+                         f'pass the right number of classes')
     return np.bincount(gt * num_classes + pred,
                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 

@@ -1,7 +1,7 @@
 """Confusion matrices of FER predictions: counting, loading prediction dumps, drawing.
 
-- Counting uses mmpretrain's :meth:`mmpretrain.evaluation.ConfusionMatrix.calculate`
-  (``cm[i, j]`` = number of samples of true class i predicted as class j).
+- Counting uses :func:`mmfer.evaluation.fer_metric.confusion_matrix`, the count FERMetric
+  logs (``cm[i, j]`` = number of samples of true class i predicted as class j).
 - :func:`load_predictions` reads the pickle that mmengine's ``DumpResults`` metric writes
   (``tools/test.py --out preds.pkl``): a list of dicts with ``gt_label`` (1-element tensor),
   ``pred_label`` (1-element tensor) and ``pred_score`` (C-element tensor) per sample.
@@ -104,12 +104,13 @@ def _label(x) -> int:
 
 def confusion_matrix_from_predictions(results: Sequence[dict],
                                       num_classes: Optional[int] = None) -> np.ndarray:
-    """C×C int64 matrix, ``cm[i, j]`` = samples of true class i predicted as j.
+    """C×C int64 matrix, ``cm[i, j]`` = samples of true class i predicted as j, counted by
+    :func:`mmfer.evaluation.fer_metric.confusion_matrix` (the count :class:`FERMetric` logs).
 
     ``pred_label`` is used when present, else argmax of ``pred_score``.  ``num_classes``
     defaults to the length of ``pred_score`` (or 1 + the largest label seen).
     """
-    from mmpretrain.evaluation import ConfusionMatrix
+    from mmfer.evaluation.fer_metric import confusion_matrix
     preds, gts = [], []
     for r in results:
         pred = r['pred_label'] if 'pred_label' in r else torch.as_tensor(r['pred_score']).argmax()
@@ -120,13 +121,7 @@ def confusion_matrix_from_predictions(results: Sequence[dict],
             num_classes = int(torch.as_tensor(results[0]['pred_score']).numel())
         else:
             num_classes = max(preds + gts) + 1
-    bad = [x for x in preds + gts if not 0 <= x < num_classes]
-    if bad:
-        raise ValueError(f'label {bad[0]} outside [0, {num_classes}); pass the right number of '
-                         f'classes')
-    cm = ConfusionMatrix.calculate(torch.tensor(preds), torch.tensor(gts),
-                                   num_classes=num_classes)
-    return cm.numpy().astype(np.int64)
+    return confusion_matrix(np.asarray(preds, np.int64), np.asarray(gts, np.int64), num_classes)
 
 
 def normalize_rows(cm: np.ndarray) -> np.ndarray:
