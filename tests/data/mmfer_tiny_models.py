@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmfer.models.classifiers.fer_classifier import FERClassifier
-from mmfer.models.heads.fer_head import gather_labels
+from mmfer.models.targets import gather_targets
 from mmfer.registry import MODELS
 
 
@@ -51,10 +51,8 @@ class TinyTwoBranchClassifier(FERClassifier):
         n, v = inputs.shape[:2]
         feats = self.extract_feat(inputs.flatten(0, 1))
         logits = self.head(feats)
-        target = gather_labels(data_samples, logits.device)
-        if not all('aux_label' in ds for ds in data_samples):
-            raise KeyError('TinyTwoBranchClassifier: training needs the field "aux_label"')
-        aux = torch.cat([ds.aux_label for ds in data_samples]).long()
+        targets = gather_targets(data_samples, ('gt_label', 'aux_label'), device=logits.device)
+        target, aux = targets['gt_label'], targets['aux_label']
         assert aux.shape == target.shape
         f = feats['feat'].view(n, v, -1)
         cross = F.mse_loss(self.cross(f[:, 0]), f[:, 1].detach())

@@ -43,7 +43,7 @@ def test_qcs_dist_train_two_ranks(tmp_path):
     assert 'loss_base' in log and 'loss_cross' in log
     r0 = torch.load(tmp_path / 'rank0.pth', weights_only=True)['params']
     r1 = torch.load(tmp_path / 'rank1.pth', weights_only=True)['params']
-    assert any(k.startswith('cross_necks.') for k in r0)  # the training model was trained
+    assert any(k.startswith('cross_neck.csa.') for k in r0)  # the training model was trained
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     proc = subprocess.run([sys.executable, 'tools/test.py', str(cfg),
                            str(tmp_path / 'epoch_1.pth'), '--work-dir', str(tmp_path / 't'),

@@ -17,8 +17,8 @@ Default (inference): the base network only — ``backbone.*`` (IR-50, 3 stages),
 prediction order and the input settings in ``meta``, as trained mmfer checkpoints carry them;
 the class count must match the file's head.
 
-``--training`` also keeps the cross modules as ``cross_necks.{0,1,2}.*``, ``cross_vit.*`` and
-``cross_head.*``; that output is verified against ``QCSClassifier`` / ``DCSClassifier`` of
+``--training`` also keeps the cross modules as ``cross_neck.csa.{0,1,2}.*``, ``cross_neck.vit.*``
+and ``cross_head.fc.*``; that output is verified against ``QCSClassifier`` / ``DCSClassifier`` of
 ``configs/qcs/{qcs,dcs}_rafdb.py`` (395 entries for QCS) and can resume or fine-tune a
 QCS/DCS config through ``load_from``.
 """
@@ -27,7 +27,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 
 
 def parse_args(argv=None):
@@ -43,6 +42,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from mmfer.utils.checkpoint import atomic_torch_save
     from mmfer.utils.converters.qcs import (convert_qcs_checkpoint, restricted_torch_load,
                                             verify_converted)
 
@@ -52,7 +52,7 @@ def main(argv=None):
     info = out['meta']['converted_from']
     verify_converted(out['state_dict'], info, training=args.training, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst)
+    atomic_torch_save(out, args.dst)  # temporary file + rename: never a partial dst
     print(f'{args.src}: {info["method"]} checkpoint, {info["entries_in"]} entries, '
           f'{info["num_classes"]} classes, IR-50 layout {info["ir_layout"]}; wrote '
           f'{info["entries_out"]} entries to {args.dst} (verified against the mmfer '

@@ -9,11 +9,12 @@ One SAM iteration on one batch (any base optimizer, e.g. Adam)::
     3. L(w + e) on the same batch, backward → g′
     4. second_step: restore w; base optimizer step with g′; zero the gradients
 
-mmengine's ``BaseModel.train_step`` runs one forward and calls ``optim_wrapper.update_params``
-once, which cannot express step 3. The model therefore drives the two passes through
-:func:`sam_train_step` (``FERClassifier.train_step`` — and so every mmfer classifier — calls it
-whenever the wrapper is a :class:`SAMOptimWrapper`; under distributed training use the model
-wrapper ``SAMDistributedDataParallel``). Calling ``update_params`` on a SAM wrapper raises.
+mmengine's ``BaseModel.train_step`` (and its DDP wrapper's) runs one forward inside
+``optim_wrapper.optim_context(model)`` and then calls ``optim_wrapper.update_params(loss)`` once.
+The wrapper itself makes that a SAM step, for any model: inside ``optim_context`` it records the
+model and the pre-processed batch its ``_run_forward`` receives, and ``update_params`` runs
+steps 1–4 with them (the second pass calls ``model._run_forward`` on the same batch). No
+classifier overrides ``train_step``; ``update_params`` outside ``optim_context`` raises.
 
 What mmengine's ``OptimWrapper`` / ``AmpOptimWrapper`` already provide and is reused: gradient
 accumulation counters (``accumulative_counts``, ``scale_loss``, ``should_update``), gradient
@@ -41,10 +42,10 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmfer.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
-_HOW_TO_USE = ('SAM needs two forward passes per step: the model\'s train_step must call '
-               'mmfer.engine.optimizers.sam.sam_train_step (FERClassifier and its subclasses do); '
-               'under distributed training set model_wrapper_cfg=dict('
-               'type="SAMDistributedDataParallel") in the config')
+_HOW_TO_USE = ('SAM needs two forward passes per step: call update_params(loss) after a forward '
+               'run inside optim_wrapper.optim_context(model), as mmengine\'s '
+               'BaseModel.train_step does (the wrapper re-runs model._run_forward on the batch '
+               'it saw there)')
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -69,6 +70,8 @@ class SAMOptimWrapper(OptimWrapper):
         self._old_params: Dict[nn.Parameter, torch.Tensor] = {}
         # (pre-processed micro-batch, loss factor) of the current accumulation window
         self._sam_cache: List[Tuple[object, torch.Tensor]] = []
+        # (model, pre-processed batch) seen by the last forward inside optim_context
+        self._sam_capture: Optional[Tuple[nn.Module, object]] = None
 
     # ------------------------------------------------------------------------------------------
     # AMP hooks (identity for fp32)
@@ -86,8 +89,33 @@ class SAMOptimWrapper(OptimWrapper):
                   'this iteration is skipped', logger='current', level=30)
 
     # ------------------------------------------------------------------------------------------
-    def update_params(self, *args, **kwargs) -> None:
-        raise RuntimeError(f'{type(self).__name__}.update_params cannot run SAM. {_HOW_TO_USE}')
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        """mmengine's context (accumulation ``no_sync``, AMP autocast), recording the batch that
+        ``model._run_forward`` receives inside it, for the second pass."""
+        run_forward = model._run_forward
+
+        def recording_run_forward(data, mode):
+            self._sam_capture = (model, data)
+            return run_forward(data, mode)
+
+        model._run_forward = recording_run_forward
+        try:
+            with super().optim_context(model):
+                yield
+        finally:
+            del model._run_forward  # the instance attribute; the method shows through again
+
+    def update_params(self, loss: torch.Tensor, step_kwargs=None, zero_kwargs=None) -> None:
+        """One SAM iteration (or one micro-batch of it) from the first-pass loss L(w)."""
+        if self._sam_capture is None:
+            raise RuntimeError(f'{type(self).__name__}.update_params: no forward was recorded. '
+                               f'{_HOW_TO_USE}')
+        model, data = self._sam_capture
+        self._sam_capture = None
+        self.first_backward(loss, data)
+        if self.should_update():
+            self.sam_update(model)
 
     def sam_params(self) -> List[nn.Parameter]:
         """Parameters of the optimizer that require and have a gradient."""
@@ -199,36 +227,12 @@ class SAMAmpOptimWrapper(SAMOptimWrapper, AmpOptimWrapper):
                   f'loss scale now {self.loss_scaler.get_scale()}', logger='current', level=20)
 
 
-def sam_train_step(model: nn.Module, data, optim_wrapper: SAMOptimWrapper) -> Dict[str, torch.Tensor]:
-    """``train_step`` for SAM: first pass (counted, accumulated), then — when the accumulation
-    window is complete — perturbation, second pass over the same micro-batches, step.
-
-    Works for a plain model (``BaseModel``) and for an mmengine model wrapper (DDP). Returns the
-    log variables of the first pass, L(w).
-    """
-    if not isinstance(optim_wrapper, SAMOptimWrapper):
-        raise TypeError(f'sam_train_step needs a SAMOptimWrapper, got {type(optim_wrapper)}')
-    module = model.module if is_model_wrapper(model) else model
-    with optim_wrapper.optim_context(model):
-        data = module.data_preprocessor(data, True)
-        losses = model._run_forward(data, mode='loss')
-    loss, log_vars = module.parse_losses(losses)
-    optim_wrapper.first_backward(loss, data)
-    if optim_wrapper.should_update():
-        optim_wrapper.sam_update(model)
-    return log_vars
-
-
 @MODEL_WRAPPERS.register_module()
 class SAMDistributedDataParallel(MMDistributedDataParallel):
-    """mmengine's DDP wrapper whose ``train_step`` runs :func:`sam_train_step` when the optimizer
-    wrapper is a :class:`SAMOptimWrapper` (mmengine's DDP ``train_step`` bypasses the model's).
-    Both passes synchronise gradients, so every rank computes the same e and the same step."""
-
-    def train_step(self, data, optim_wrapper):
-        if isinstance(optim_wrapper, SAMOptimWrapper):
-            return sam_train_step(self, data, optim_wrapper)
-        return super().train_step(data, optim_wrapper)
+    """mmengine's DDP wrapper, under the name earlier QCS configs use. Any DDP wrapper runs SAM
+    now (the optimizer wrapper drives both passes through ``_run_forward``, which DDP's
+    ``train_step`` calls); both passes synchronise gradients, so every rank computes the same e
+    and the same step."""
 
 
 # mmengine's Runner.wrap_model looks the wrapper type up with MODEL_WRAPPERS.get() on

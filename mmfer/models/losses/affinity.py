@@ -38,8 +38,8 @@ class AffinityLoss(BaseFERLoss):
     default_name = 'loss_affinity'
 
     def __init__(self, num_centers: int, feat_dim: int = 512, reduction: str = 'mean',
-                 loss_weight: float = 1.0, loss_name: str = None):
-        super().__init__(loss_weight, loss_name)
+                 loss_weight: float = 1.0, loss_name: str = None, **kwargs):
+        super().__init__(loss_weight, loss_name, **kwargs)
         if not isinstance(num_centers, int) or num_centers < 2:
             raise ValueError(f'AffinityLoss: num_centers must be an int ≥ 2 (σ² is a variance '
                              f'across centers), got {num_centers!r}')

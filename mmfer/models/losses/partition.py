@@ -32,11 +32,12 @@ class PartitionLoss(BaseFERLoss):
     """
 
     consumes = ('head_feats', )
+    target_fields = ()
     default_name = 'loss_partition'
 
     def __init__(self, mode: str = 'official', loss_weight: float = 1.0,
-                 loss_name: str = None):
-        super().__init__(loss_weight, loss_name)
+                 loss_name: str = None, **kwargs):
+        super().__init__(loss_weight, loss_name, **kwargs)
         if mode not in ('official', 'paper'):
             raise ValueError(f"PartitionLoss: mode must be 'official' or 'paper', got {mode!r}")
         self.mode = mode

@@ -162,7 +162,9 @@ class POSTERBase(BaseModule):
     initialisation; the ViT initialises itself (see :class:`POSTERViT`). With the defaults
     reduce1–3 + embed1–3 hold 7,609,792 parameters.
 
-    Returns ``dict(feat=N×D cls feature after the SE gate, tokens=N×147×D after the final norm)``.
+    Returns ``dict(feat=N×D cls feature after the SE gate, tokens=N×147×D after the final norm)``;
+    ``token_shape`` = (T, D) declares the ``tokens`` shape to training stages that consume them
+    (e.g. :class:`~mmfer.models.necks.QCSCrossStage`).
     The head (``FERClsHead(num_classes, in_channels=D)``) classifies ``feat``.
 
     Args:
@@ -184,6 +186,7 @@ class POSTERBase(BaseModule):
         c1, c2, c3 = in_channels
         self.in_channels = tuple(in_channels)
         self.embed_dim = embed_dim
+        self.token_shape = (num_tokens, embed_dim)
         self.reduce1 = nn.Conv2d(c1, c1, 3, 2, 1)
         self.reduce2 = nn.Conv2d(c2, c2, 3, 2, 1)
         self.reduce3 = nn.Conv2d(c3, c3, 3, 2, 1)

@@ -7,7 +7,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
-from mmfer.engine.optimizers.sam import SAMAmpOptimWrapper, SAMOptimWrapper, sam_train_step
+from mmfer.engine.optimizers.sam import SAMAmpOptimWrapper, SAMOptimWrapper
 from mmfer.registry import MODELS, OPTIM_WRAPPERS
 
 
@@ -61,7 +61,7 @@ def test_spec_toy():
     wrapper = OPTIM_WRAPPERS.build(dict(
         type='SAMOptimWrapper', rho=0.05,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
-    log = sam_train_step(model, batch(), wrapper)
+    log = model.train_step(batch(), wrapper)
     assert model.calls == 2  # two forward passes
     assert abs(log['loss'].item() - 2.5) < 1e-12  # L(w) is logged
     assert torch.allclose(model.w, torch.tensor([0.898787322, 0.580597150], dtype=torch.float64),
@@ -71,20 +71,24 @@ def test_spec_toy():
     assert not wrapper._old_params and not wrapper._sam_cache
 
 
-def test_update_params_refuses():
+def test_update_params_outside_optim_context_refuses():
     model = Quadratic()
     wrapper = make(model)
-    with pytest.raises(RuntimeError, match='sam_train_step'):
+    with pytest.raises(RuntimeError, match='no forward was recorded.*optim_context'):
         wrapper.update_params(model(torch.ones(1))['loss'])
+    # the context leaves the model's own _run_forward in place
+    with wrapper.optim_context(model):
+        pass
+    assert '_run_forward' not in vars(model)
 
 
 def test_accumulation_identical_micro_batches():
     model = Quadratic()
     wrapper = make(model, accumulative_counts=2)
-    sam_train_step(model, batch(), wrapper)
+    model.train_step(batch(), wrapper)
     assert torch.equal(model.w.detach(), torch.ones(2, dtype=torch.float64))  # no step yet
     assert model.calls == 1
-    sam_train_step(model, batch(), wrapper)
+    model.train_step(batch(), wrapper)
     assert model.calls == 4  # 2 first-pass + 2 second-pass forwards
     assert torch.allclose(model.w, torch.tensor([0.898787322, 0.580597150], dtype=torch.float64),
                           atol=1e-6)
@@ -94,8 +98,8 @@ def test_accumulation_different_micro_batches():
     """Micro-batches with c = 1 and c = 3 accumulate to the mean objective c = 2."""
     model = Quadratic()
     wrapper = make(model, accumulative_counts=2)
-    sam_train_step(model, batch(1.0), wrapper)
-    sam_train_step(model, batch(3.0), wrapper)
+    model.train_step(batch(1.0), wrapper)
+    model.train_step(batch(3.0), wrapper)
     _, _, w_new = sam_reference([1., 1.], c=2.0)
     assert torch.allclose(model.w, torch.tensor(w_new, dtype=torch.float64), atol=1e-9)
 
@@ -103,7 +107,7 @@ def test_accumulation_different_micro_batches():
 def test_adaptive():
     model = Quadratic(w=(2., 1.))
     wrapper = make(model, adaptive=True)
-    sam_train_step(model, batch(), wrapper)
+    model.train_step(batch(), wrapper)
     _, _, w_new = sam_reference([2., 1.], adaptive=True)
     _, _, w_plain = sam_reference([2., 1.], adaptive=False)
     assert torch.allclose(model.w, torch.tensor(w_new, dtype=torch.float64), atol=1e-9)
@@ -113,7 +117,7 @@ def test_adaptive():
 def test_adam_receives_second_pass_gradient():
     model = Quadratic()
     wrapper = SAMOptimWrapper(optimizer=torch.optim.Adam(model.parameters(), lr=0.01), rho=0.05)
-    sam_train_step(model, batch(), wrapper)
+    model.train_step(batch(), wrapper)
     # Adam's first step moves each weight by lr·g′/(|g′| + eps) (bias-corrected moments)
     _, g2, _ = sam_reference([1., 1.])
     expected = [1 - 0.01 * g / (abs(g) + 1e-8) for g in g2]
@@ -123,7 +127,7 @@ def test_adam_receives_second_pass_gradient():
 def test_nonfinite_first_pass_skips(caplog):
     model = Quadratic()
     wrapper = make(model)
-    sam_train_step(model, batch(float('inf')), wrapper)
+    model.train_step(batch(float("inf")), wrapper)
     assert model.calls == 1
     assert torch.equal(model.w.detach(), torch.ones(2, dtype=torch.float64))
 
@@ -144,7 +148,7 @@ def amp_wrapper(monkeypatch):
 def test_amp_equals_fp32(amp_wrapper):
     model = Quadratic()
     wrapper = amp_wrapper(model)
-    sam_train_step(model, batch(), wrapper)
+    model.train_step(batch(), wrapper)
     assert torch.allclose(model.w, torch.tensor([0.898787322, 0.580597150], dtype=torch.float64),
                           atol=1e-6)
     assert wrapper.loss_scaler.get_scale() == 1024.
@@ -153,16 +157,16 @@ def test_amp_equals_fp32(amp_wrapper):
 def test_amp_overflow_skips_and_backs_off(amp_wrapper):
     model = Quadratic()
     wrapper = amp_wrapper(model)
-    sam_train_step(model, batch(float('inf')), wrapper)
+    model.train_step(batch(float("inf")), wrapper)
     assert model.calls == 1  # no second pass
     assert torch.equal(model.w.detach(), torch.ones(2, dtype=torch.float64))
     assert wrapper.loss_scaler.get_scale() == 512.
-    sam_train_step(model, batch(), wrapper)  # recovers on the next finite batch
+    model.train_step(batch(), wrapper)  # recovers on the next finite batch
     assert torch.allclose(model.w, torch.tensor([0.898787322, 0.580597150], dtype=torch.float64),
                           atol=1e-6)
 
 
-def test_fer_classifier_train_step_dispatches_to_sam():
+def test_any_model_train_step_runs_sam():
     torch.manual_seed(0)
     model = MODELS.build(dict(
         type='FERClassifier',
@@ -180,15 +184,17 @@ def test_fer_classifier_train_step_dispatches_to_sam():
     assert not torch.equal(before, model.head.fc.weight)
 
 
-def test_ddp_wrapper_runs_sam(tmp_path):
-    """World size 1 (gloo, CPU): mmengine's DDP train_step would bypass the model's; the
-    registered SAMDistributedDataParallel runs both passes."""
+@pytest.mark.parametrize('wrapper_type', ['MMDistributedDataParallel',
+                                          'SAMDistributedDataParallel'])
+def test_ddp_wrapper_runs_sam(tmp_path, wrapper_type):
+    """World size 1 (gloo, CPU): mmengine's own DDP wrapper (its train_step bypasses the
+    model's) and the old SAMDistributedDataParallel name both run the two passes."""
     import torch.distributed as dist
     from mmfer.registry import MODEL_WRAPPERS
     dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg', rank=0, world_size=1)
     try:
         model = Quadratic()
-        ddp = MODEL_WRAPPERS.build(dict(type='SAMDistributedDataParallel', module=model))
+        ddp = MODEL_WRAPPERS.build(dict(type=wrapper_type, module=model))
         wrapper = make(model)
         ddp.train_step(batch(), wrapper)
         assert model.calls == 2

@@ -29,7 +29,9 @@ TINY = dict(
                   stem_channels=8, base_channels=8),
     neck=dict(type='POSTERBase', in_channels=(8, 16, 32), embed_dim=16, num_tokens=12,
               vit=dict(depth=1, num_heads=2, mlp_ratio=2.)),
-    head=dict(type='FERClsHead', num_classes=3, in_channels=16),
+    # the QCS configs' base loss: 0.5 · mean over the views of CE = 1/(2V) Σ_X CE_X
+    head=dict(type='FERClsHead', num_classes=3, in_channels=16,
+              losses=[dict(type='FERCrossEntropyLoss', loss_weight=0.5, loss_name='loss_base')]),
     data_preprocessor=dict(mean=[127.5] * 3, std=[64.] * 3, to_rgb=True),
 )
 
@@ -58,14 +60,14 @@ def manual_losses(model, inputs, targets):
     base = [F.cross_entropy(model.head(f), y) for f, y in zip(feats, targets)]
     tokens = [f['tokens'] for f in feats]
     zs = [[] for _ in range(v)]
-    for lvl, csa in enumerate(model.cross_necks):
+    for lvl, csa in enumerate(model.cross_neck.csa):
         out = csa([t[:, 4 * lvl:4 * (lvl + 1)] for t in tokens])
         for i in range(v):
             zs[i].append(out[i])
     cross = []
     for t, z, y in zip(tokens, zs, targets):
-        cls, _ = model.cross_vit(t + torch.cat(z, dim=1))
-        cross.append(F.cross_entropy(model.cross_head(cls), y))
+        cls, _ = model.cross_neck.vit(t + torch.cat(z, dim=1))
+        cross.append(F.cross_entropy(model.cross_head.fc(cls), y))
     return sum(base) / (2 * v), sum(cross) / (2 * v)
 
 
@@ -87,7 +89,7 @@ def test_qcs_loss_is_the_average_of_eight_ce():
 def test_dcs_loss_and_modules():
     model = tiny('DCSClassifier').eval()
     assert isinstance(model, DCSClassifier) and model.num_branches == 2
-    assert all(c.mode == 'dcs_s' and c.theta is None for c in model.cross_necks)
+    assert all(c.mode == 'dcs_s' and c.theta is None for c in model.cross_neck.csa)
     torch.manual_seed(2)
     inputs = torch.randn(2, 2, 3, 16, 16)
     y = torch.tensor([1, 2])
@@ -142,14 +144,14 @@ def test_cross_loss_reaches_the_base_network():
     losses['loss_cross'].backward()
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
     assert model.neck.vit.blocks[0].mlp.fc1.weight.grad.abs().sum() > 0
-    assert all(c.theta.grad is not None for c in model.cross_necks)
+    assert all(c.theta.grad is not None for c in model.cross_neck.csa)
     assert model.head.fc.weight.grad is None  # the base head only gets the base loss
 
 
 def test_inference_runs_base_network_only():
     model = tiny()
     called = []
-    for name in ('cross_necks', 'cross_vit', 'cross_head'):
+    for name in ('cross_neck', 'cross_head'):
         for sub, mod in getattr(model, name).named_modules():
             mod.register_forward_hook(lambda *a, n=f'{name}.{sub}': called.append(n))
     x = torch.rand(2, 3, 16, 16) * 255
@@ -162,9 +164,8 @@ def test_inference_runs_base_network_only():
                for p in m.parameters())
     assert res.params['inference'] == base
     assert res.params['registered'] == base + sum(
-        p.numel() for m in (model.cross_necks, model.cross_vit, model.cross_head)
-        for p in m.parameters())
-    for name in ('cross_necks', 'cross_vit', 'cross_head'):
+        p.numel() for m in (model.cross_neck, model.cross_head) for p in m.parameters())
+    for name in ('cross_neck', 'cross_head'):
         assert not res.module(name).executed and res.module(name).macs == 0
 
 
@@ -193,21 +194,23 @@ def test_connection_variants(connection, in_dim):
     cfg = copy.deepcopy(TINY)
     cfg.update(type='QCSClassifier', connection=connection)
     model = MODELS.build(cfg).eval()
-    assert model.cross_vit is None and model.cross_head.in_features == in_dim
+    assert model.cross_neck.vit is None and model.cross_head.fc.in_features == in_dim
+    assert model.cross_neck.out_channels == in_dim
     torch.manual_seed(5)
     inputs = torch.randn(2, 4, 3, 16, 16)
     losses = model.loss(inputs, samples([0, 1], [2, 2]))
     feats = [model.extract_feat(inputs[:, i]) for i in range(4)]
     g_tokens = feats[0]['tokens']
-    z = model.cross_refine([f['tokens'] for f in feats])[0]
+    z = model.cross_neck.refine([f['tokens'] for f in feats])[0]
     g = g_tokens + z
     if connection == 'gap':
-        ref = model.cross_head(g.mean(1))
+        ref = g.mean(1)
     else:
         x = (g.transpose(1, 2) @ z).flatten(1) / 12
         x = torch.sign(x) * torch.sqrt(x.abs() + 1e-5)
-        ref = model.cross_head(x / x.norm(dim=1, keepdim=True) * 100)
-    assert torch.allclose(model.cross_classify(g, z), ref, atol=1e-5)
+        ref = x / x.norm(dim=1, keepdim=True) * 100
+    assert torch.allclose(model.cross_neck.connect(g, z), ref, atol=1e-5)
+    assert torch.allclose(model.cross_neck(feats)[0]['feat'], ref, atol=1e-5)
     assert torch.isfinite(losses['loss_cross'])
 
 
@@ -236,8 +239,8 @@ def test_real_model_parameter_counts():
     def n(*mods):
         return sum(p.numel() for m in mods for p in m.parameters())
     assert n(model) == 66_810_513
-    assert n(model.cross_vit, model.cross_head) == 8_390_407
-    assert [n(c) for c in model.cross_necks] == [5_906_689] * 3
+    assert n(model.cross_neck.vit, model.cross_head) == 8_390_407
+    assert [n(c) for c in model.cross_neck.csa] == [5_906_689] * 3
     assert n(model.backbone, model.neck, model.head) == 40_700_039
     assert n(model.inference_model()) == 40_700_039
     dcs = MODELS.build(Config.fromfile('configs/qcs/dcs_rafdb.py').model)
@@ -285,7 +288,7 @@ def test_runner_two_iterations_with_sam(tmp_path):
     assert abs(hub.get_scalar('train/loss').current() - hub.get_scalar('train/loss_base').current()
                - hub.get_scalar('train/loss_cross').current()) < 1e-5
     after = runner.model.state_dict()
-    for name in ('backbone.conv1.weight', 'cross_necks.0.theta', 'cross_head.weight'):
+    for name in ('backbone.conv1.weight', 'cross_neck.csa.0.theta', 'cross_head.fc.weight'):
         assert not torch.equal(before[name], after[name])
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
 
@@ -366,10 +369,14 @@ def test_synthfer_configs(name, cls, nb, bs):
     base = Config.fromfile('configs/qcs/poster_base_synthfer.py')
     assert (cfg.model.type, cfg.model.num_branches) == (cls, nb)
     # same base network as the base-only config, same images per pass
-    for key in ('backbone', 'neck', 'head'):
+    for key in ('backbone', 'neck'):
         assert cfg.model[key] == base.model[key]
+    # the head differs only in its loss: 0.5 · view-mean CE logged as loss_base (qcs.md §5)
+    assert dict(cfg.model.head, losses=None) == dict(base.model.head, losses=None)
+    assert cfg.model.head.losses == [dict(type='FERCrossEntropyLoss', loss_weight=0.5,
+                                          loss_name='loss_base')]
     assert cfg.train_dataloader.batch_size * nb == base.train_dataloader.batch_size
     assert cfg.train_dataloader.dataset.dataset == base.train_dataloader.dataset
     assert cfg.train_cfg == base.train_cfg and cfg.param_scheduler == base.param_scheduler
     model = MODELS.build(cfg.model)
-    assert model.cross_necks[0].embed_dim == 128 and model.cross_vit.num_tokens == 48
+    assert model.cross_neck.csa[0].embed_dim == 128 and model.cross_neck.vit.num_tokens == 48

@@ -25,8 +25,26 @@ _spec = importlib.util.spec_from_file_location('mmfer_regression_ref',
 ref_mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref_mod)
 
-# old parameter name → new name, for parameters a refactor moved (none yet)
-RENAMES = {}
+# old parameter name → new name, for parameters a refactor moved. Issue 9 made the QCS cross
+# stage registered modules: cross_necks.l → cross_neck.csa.l, cross_vit → cross_neck.vit (one
+# QCSCrossStage) and the bare Linear cross_head → an FERClsHead (cross_head.fc).
+RENAMES = {'cross_necks.': 'cross_neck.csa.', 'cross_vit.': 'cross_neck.vit.',
+           'cross_head.': 'cross_head.fc.'}
+
+# how the recorded configs are written today. Before issue 9 QCSClassifier renamed the base
+# head's CE to loss_base and scaled it by 1/(2V) in code; now the config states it: CE with
+# loss_weight 0.5 averaged over the views (0.5 · mean_X = 1/(2V) Σ_X, exact in float since both
+# factors are powers of two).
+QCS_HEAD_LOSS = [dict(type='FERCrossEntropyLoss', loss_weight=0.5, loss_name='loss_base')]
+CFG_UPDATES = dict(qcs=dict(head=dict(losses=QCS_HEAD_LOSS)),
+                   dcs=dict(head=dict(losses=QCS_HEAD_LOSS)))
+
+
+def today_cfg(name: str) -> dict:
+    cfg = copy.deepcopy(ref_mod.MODELS_CFG[name])
+    for key, value in CFG_UPDATES.get(name, {}).items():
+        cfg[key] = dict(cfg[key], **value)
+    return cfg
 
 
 def rename(key: str) -> str:
@@ -44,7 +62,7 @@ def reference():
 @pytest.mark.parametrize('name', ['dan', 'qcs', 'dcs'])
 def test_numbers_unchanged(reference, name):
     ref = reference[name]
-    model = MODELS.build(copy.deepcopy(ref_mod.MODELS_CFG[name]))
+    model = MODELS.build(today_cfg(name))
     state = {rename(k): v for k, v in ref['state_dict'].items()}
     missing, unexpected = model.load_state_dict(state, strict=True)
     assert not missing and not unexpected

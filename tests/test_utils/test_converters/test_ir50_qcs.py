@@ -332,11 +332,11 @@ def test_qcs_checkpoint_converts_and_loads(tmp_path, main_classes, qcs_sd, base_
 def test_qcs_training_conversion_and_variants(qcs_sd):
     sd, info = qcs_to_mmfer(qcs_sd, training=True)
     assert info['entries_out'] == 340 + 22 + 33
-    assert torch.equal(sd['cross_necks.0.theta'], qcs_sd['cross_attention_1.theta'])
-    assert torch.equal(sd['cross_necks.2.mlp.fc2.bias'], qcs_sd['cross_attention_3.mlp.fc2.bias'])
-    assert torch.equal(sd['cross_vit.se.fc2.weight'], qcs_sd['VIT_cross.se_block.linear2.weight'])
-    assert torch.equal(sd['cross_head.weight'], qcs_sd['VIT_cross.head.linear.weight'])
-    assert 'cross_vit.blocks.0.conv.weight' not in sd
+    assert torch.equal(sd['cross_neck.csa.0.theta'], qcs_sd['cross_attention_1.theta'])
+    assert torch.equal(sd['cross_neck.csa.2.mlp.fc2.bias'], qcs_sd['cross_attention_3.mlp.fc2.bias'])
+    assert torch.equal(sd['cross_neck.vit.se.fc2.weight'], qcs_sd['VIT_cross.se_block.linear2.weight'])
+    assert torch.equal(sd['cross_head.fc.weight'], qcs_sd['VIT_cross.head.linear.weight'])
+    assert 'cross_neck.vit.blocks.0.conv.weight' not in sd
     # the names and shapes are QCSClassifier's (configs/qcs/qcs_rafdb.py), strictly
     with torch.device('meta'):
         qcs_model = build_training_model('QCS', 7)
