@@ -13,6 +13,7 @@ activations and an identity-specific resting face, so weak expressions approach 
 shares most actions with Surprise.
 """
 import functools
+import inspect
 from typing import Optional, Tuple
 
 import numpy as np
@@ -231,22 +232,62 @@ def _options(split, nuisance, intensity_cfg):
     return dict(DEFAULT_NUISANCE, **(nuisance or {})), dict(DEFAULT_INTENSITY, **(intensity_cfg or {}))
 
 
-def sample_meta(seed: int, index: int, label: Optional[int] = None, split: str = 'train',
-                num_identities: int = DEFAULT_NUM_IDENTITIES,
-                intensity_range: Optional[Tuple[float, float]] = None,
-                min_abs_yaw: float = 0.0, occlusion: Optional[str] = None,
-                nuisance: Optional[dict] = None, intensity_cfg: Optional[dict] = None) -> dict:
-    """The cheap part of :func:`sample_params` (same arguments, same values): label, identity,
-    intensity, yaw/pitch/roll and the occluder kind ('none' if none), without the identity's
-    appearance, the actions or anything else.  About 10× faster than :func:`sample_params`."""
+def _draw(full: bool, seed, index, label, split, num_identities, intensity_range, min_abs_yaw,
+          occlusion, nuisance, intensity_cfg) -> dict:
+    """The draws of :func:`sample_params` (``full``) or of :func:`sample_meta` (not ``full``):
+    the same streams in the same order, the meta record stopping after the scalars it keeps.
+
+    A stream's generator is shared per thread (:func:`sample_rng`), so each group's draws follow
+    its ``sample_rng`` call without another stream opened in between.
+    """
     nz, icfg = _options(split, nuisance, intensity_cfg)
     label, identity = _draw_identity(sample_rng(seed, split, index, _S_LABEL), label, split,
                                      num_identities)
-    intensity = sample_intensity(sample_rng(seed, split, index, _S_EXPR), label, intensity_range, icfg)
-    yaw, pitch, roll = _draw_pose(sample_rng(seed, split, index, _S_POSE), nz, min_abs_yaw)
-    kind = _draw_occluder_kind(sample_rng(seed, split, index, _S_OCC), nz, occlusion)
-    return dict(label=label, identity=identity, intensity=intensity, pose=(yaw, pitch, roll),
-                occluder=kind or 'none')
+
+    r = sample_rng(seed, split, index, _S_EXPR)
+    intensity = sample_intensity(r, label, intensity_range, icfg)
+    if full:
+        idp = identity_params(int(seed), identity)    # its own generator: r is not disturbed
+        actions, variant = _sample_expression(r, label, intensity, idp['rest_corner'],
+                                              idp['rest_brow'])
+        gaze = r.normal(0, 0.025, 2)
+
+    r = sample_rng(seed, split, index, _S_POSE)
+    yaw, pitch, roll = _draw_pose(r, nz, min_abs_yaw)
+    if full:
+        scale = float(1 + r.uniform(-1, 1) * nz['scale_jitter'])
+        shift = r.uniform(-1, 1, 2) * nz['shift_jitter']
+
+    r = sample_rng(seed, split, index, _S_OCC)
+    kind = _draw_occluder_kind(r, nz, occlusion)
+    if not full:
+        return dict(label=label, identity=identity, intensity=intensity, pose=(yaw, pitch, roll),
+                    occluder=kind or 'none')
+    occ = None
+    if kind is not None:
+        occ = dict(kind=kind, region=int(r.integers(4)), size=float(r.uniform(0.75, 1.15)),
+                   angle=float(r.uniform(-35, 35)), offset=r.uniform(-0.12, 0.12, 2),
+                   colour=r.uniform(0, 255, 3), tex=int(r.integers(3)),
+                   skin=idp['skin'] * r.uniform(0.85, 1.1))
+
+    r = sample_rng(seed, split, index, _S_LOOK)
+    look = dict(bg_seed=int(r.integers(2**31)),
+                bg=r.uniform(30, 230, (2, 3)),
+                clothes=r.uniform(20, 230, 3),
+                light_dir=float(r.uniform(0, 2 * np.pi)),
+                light=float(r.uniform(0, nz['light_strength'])),
+                brightness=float(r.uniform(0.7, 1.25)),
+                cast=r.uniform(0.88, 1.12, 3))
+
+    r = sample_rng(seed, split, index, _S_DEGRADE)
+    degrade = dict(
+        blur=float(r.uniform(0.3, nz['blur_max'])) if r.random() < nz['blur_prob'] else 0.0,
+        noise=float(r.uniform(2, nz['noise_max'])) if r.random() < nz['noise_prob'] else 0.0,
+        jpeg=int(r.integers(nz['jpeg_min'], 96)) if r.random() < nz['jpeg_prob'] else 0,
+        noise_seed=int(r.integers(2**31)))
+    return dict(label=label, intensity=intensity, identity=identity, id=idp, actions=actions,
+                variant=variant, gaze=gaze, pose=(yaw, pitch, roll), scale=scale, shift=shift,
+                look=look, occluder=occ, degrade=degrade, clutter=nz['clutter'])
 
 
 def sample_params(seed: int, index: int, label: Optional[int] = None, split: str = 'train',
@@ -272,46 +313,22 @@ def sample_params(seed: int, index: int, label: Optional[int] = None, split: str
     Returns:
         dict of plain Python / numpy values, the input of :func:`render`.
     """
-    nz, icfg = _options(split, nuisance, intensity_cfg)
-    label, identity = _draw_identity(sample_rng(seed, split, index, _S_LABEL), label, split,
-                                     num_identities)
-    idp = identity_params(int(seed), identity)
+    return _draw(True, seed, index, label, split, num_identities, intensity_range, min_abs_yaw,
+                 occlusion, nuisance, intensity_cfg)
 
-    r = sample_rng(seed, split, index, _S_EXPR)
-    intensity = sample_intensity(r, label, intensity_range, icfg)
-    actions, variant = _sample_expression(r, label, intensity, idp['rest_corner'], idp['rest_brow'])
-    gaze = r.normal(0, 0.025, 2)
 
-    r = sample_rng(seed, split, index, _S_POSE)
-    yaw, pitch, roll = _draw_pose(r, nz, min_abs_yaw)
-    scale = float(1 + r.uniform(-1, 1) * nz['scale_jitter'])
-    shift = r.uniform(-1, 1, 2) * nz['shift_jitter']
+# keyword arguments of sample_params after ``label`` and their defaults, in order
+_OPTIONS = {k: v.default for k, v in inspect.signature(sample_params).parameters.items()
+            if k not in ('seed', 'index', 'label')}
 
-    r = sample_rng(seed, split, index, _S_LOOK)
-    look = dict(bg_seed=int(r.integers(2**31)),
-                bg=r.uniform(30, 230, (2, 3)),
-                clothes=r.uniform(20, 230, 3),
-                light_dir=float(r.uniform(0, 2 * np.pi)),
-                light=float(r.uniform(0, nz['light_strength'])),
-                brightness=float(r.uniform(0.7, 1.25)),
-                cast=r.uniform(0.88, 1.12, 3))
 
-    r = sample_rng(seed, split, index, _S_OCC)
-    occ = None
-    kind = _draw_occluder_kind(r, nz, occlusion)
-    if kind is not None:
-        occ = dict(kind=kind, region=int(r.integers(4)), size=float(r.uniform(0.75, 1.15)),
-                   angle=float(r.uniform(-35, 35)), offset=r.uniform(-0.12, 0.12, 2),
-                   colour=r.uniform(0, 255, 3), tex=int(r.integers(3)),
-                   skin=idp['skin'] * r.uniform(0.85, 1.1))
-
-    r = sample_rng(seed, split, index, _S_DEGRADE)
-    degrade = dict(
-        blur=float(r.uniform(0.3, nz['blur_max'])) if r.random() < nz['blur_prob'] else 0.0,
-        noise=float(r.uniform(2, nz['noise_max'])) if r.random() < nz['noise_prob'] else 0.0,
-        jpeg=int(r.integers(nz['jpeg_min'], 96)) if r.random() < nz['jpeg_prob'] else 0,
-        noise_seed=int(r.integers(2**31)))
-    return dict(label=label, intensity=intensity, identity=identity, id=idp, actions=actions,
-                variant=variant, gaze=gaze, pose=(yaw, pitch, roll), scale=scale, shift=shift,
-                look=look, occluder=occ, degrade=degrade, clutter=nz['clutter'])
-
+def sample_meta(seed: int, index: int, label: Optional[int] = None, **options) -> dict:
+    """The cheap part of :func:`sample_params` (same arguments: ``options`` are its keyword
+    arguments ``split`` … ``intensity_cfg``; same values): label, identity, intensity,
+    yaw/pitch/roll and the occluder kind ('none' if none), without the identity's appearance,
+    the actions or anything else.  About 10× faster than :func:`sample_params`."""
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise TypeError(f'sample_meta: unknown arguments {sorted(unknown)}; known: '
+                        f'{list(_OPTIONS)}')
+    return _draw(False, seed, index, label, *{**_OPTIONS, **options}.values())
