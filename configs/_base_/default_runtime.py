@@ -11,16 +11,31 @@ default_hooks = dict(
                     save_best='fer/mean_class_accuracy', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # mmfer's hooks are default hooks, so a config's own `custom_hooks` (e.g. an EMAHook)
+    # cannot drop them; `default_hooks = dict(<name>=dict(enable=False))` turns one of the
+    # guards off on purpose (mmengine accepts `<name>=None` only for its own default hooks).
+    # RunInfoHook records what reproduces a number (resolved config, seed, git hash, per-class
+    # counts and class order of each split, environment) and puts class names and input settings
+    # into every checkpoint; it also checks the head's num_classes against the dataset.
+    run_info=dict(type='RunInfoHook'),
+    # stops training at a NaN / inf loss (naming the iteration, the loss terms and the fixes)
+    # and refuses to write a checkpoint with non-finite weights; max_bad_iters=1 stops at the
+    # first such iteration (consecutive ones tolerated otherwise)
+    non_finite=dict(type='NonFiniteLossHook', max_bad_iters=1),
+    # a training epoch of n = k·batch_size + 1 samples (per rank) would end with a batch of one,
+    # on which BatchNorm fails: drop only that sample, logged (other partial batches are kept)
+    single_sample_batch=dict(type='SingleSampleBatchHook'),
+    # a distributed collective that times out fails naming env_cfg.dist_cfg.timeout
+    dist_timeout=dict(type='DistTimeoutHook'),
 )
-# RunInfoHook records what reproduces a number (resolved config, seed, git hash, per-class
-# counts and class order of each split, environment) and puts class names and input settings
-# into every checkpoint; it also checks the head's num_classes against the dataset.
-custom_hooks = [dict(type='RunInfoHook')]
+custom_hooks = []
 
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
+    # timeout: seconds a collective (DDP all-reduce, evaluation gather, barrier) waits for the
+    # other ranks before the job fails with a message naming this option (docs/reliability.md)
+    dist_cfg=dict(backend='nccl', timeout=1800),
 )
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)

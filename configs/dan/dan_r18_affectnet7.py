@@ -44,7 +44,6 @@ test_pipeline = [
 # layout='npy'. For the CSV release set layout='csv', crop_face=True.
 train_dataloader = dict(
     batch_size=256,
-    drop_last=True,  # BatchNorm1d on the logits cannot train on a last batch of one sample
     # weights 1/count(class), with replacement, N_train samples per epoch (official sampler)
     sampler=dict(type='ClassBalancedSampler', num_samples=1.0),
     dataset=dict(layout='npy', num_classes=num_classes, pipeline=train_pipeline))

@@ -48,9 +48,9 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size), backend='pillow', interpolation='bilinear'),
     dict(type='PackInputs'),
 ]
-# drop_last: DAN's BatchNorm1d on the logits cannot train on a last batch of one sample
-train_dataloader = dict(batch_size=256, drop_last=True,
-                        dataset=dict(pipeline=train_pipeline))
+# the last partial batch is kept, as the official loop does (12,271 images: 48 iterations, the
+# last of 239); only a last batch of one sample is dropped (SingleSampleBatchHook, a default hook)
+train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=256, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 

@@ -31,7 +31,6 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=16,
-    drop_last=True,  # BatchNorm1d on the logits cannot train on a last batch of one sample
     dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=16, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -68,4 +68,4 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=24, enable=False)
 model_wrapper_cfg = dict(type='SAMDistributedDataParallel')
-custom_hooks = [dict(type='RunInfoHook'), dict(type='DatasetEpochHook')]
+custom_hooks = [dict(type='DatasetEpochHook')]  # RunInfoHook is a default hook

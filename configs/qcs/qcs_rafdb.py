@@ -73,4 +73,4 @@ auto_scale_lr = dict(base_batch_size=24, enable=False)
 # multi-GPU: mmengine's DDP train_step bypasses the model's; this wrapper runs SAM's two passes
 model_wrapper_cfg = dict(type='SAMDistributedDataParallel')
 # partner draws are seeded by (seed, epoch, index): tell the dataset the epoch
-custom_hooks = [dict(type='RunInfoHook'), dict(type='DatasetEpochHook')]
+custom_hooks = [dict(type='DatasetEpochHook')]  # RunInfoHook is a default hook

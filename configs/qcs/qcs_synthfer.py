@@ -25,4 +25,4 @@ optim_wrapper = dict(
     type='SAMOptimWrapper', rho=0.05,
     optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.))
 model_wrapper_cfg = dict(type='SAMDistributedDataParallel')
-custom_hooks = [dict(type='RunInfoHook'), dict(type='DatasetEpochHook')]
+custom_hooks = [dict(type='DatasetEpochHook')]  # RunInfoHook is a default hook

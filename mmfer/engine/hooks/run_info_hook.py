@@ -64,11 +64,26 @@ class RunInfoHook(Hook):
       ``--resume`` continues with the same random stream.
     - ``after_load_checkpoint``: restores those RNG states when resuming.
     """
+
+    It is a ``default_hooks`` entry (``run_info``) of ``configs/_base_/default_runtime.py``, so
+    a config that sets its own ``custom_hooks`` (e.g. ``[dict(type='EMAHook')]``) keeps it.
+    Listed a second time (e.g. in an older config's ``custom_hooks``), the later instance logs
+    a WARNING in ``before_run`` and does nothing, so records are written once.
     priority = 'VERY_LOW'
 
     def __init__(self, restore_rng: bool = True):
         self.restore_rng = restore_rng
 
+        self.duplicate = False
+
+    def before_run(self, runner) -> None:
+        first = next(h for h in runner.hooks if isinstance(h, RunInfoHook))
+        self.duplicate = first is not self
+        if self.duplicate:
+            runner.logger.warning(
+                'RunInfoHook is registered twice: it is a default hook '
+                '(default_hooks.run_info in configs/_base_/default_runtime.py); remove '
+                "dict(type='RunInfoHook') from custom_hooks. The second instance is ignored.")
     def _splits(self, runner):
         out = OrderedDict()
         for split in ('train', 'val', 'test'):
@@ -80,10 +95,12 @@ class RunInfoHook(Hook):
         return out
 
     def before_train(self, runner) -> None:
-        self._record(runner)
+        if not self.duplicate:
+            self._record(runner)
 
     def before_test(self, runner) -> None:
-        self._record(runner)
+        if not self.duplicate:
+            self._record(runner)
 
     def _record(self, runner) -> None:
         model = _unwrap(runner.model)
@@ -117,6 +134,8 @@ class RunInfoHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = checkpoint.setdefault('meta', {})
+        if self.duplicate:
+            return
         dataset_meta = meta.get('dataset_meta') or {}
         if 'classes' in dataset_meta:
             meta['classes'] = list(dataset_meta['classes'])
@@ -132,7 +151,8 @@ class RunInfoHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('rng_state')
-        if not (self.restore_rng and state and getattr(runner, '_resume', False)):
+        if self.duplicate or not (self.restore_rng and state
+                                  and getattr(runner, '_resume', False)):
             return
         py, nps = state['python'], state['numpy']
         random.setstate((py['version'], tuple(py['keys']), py['gauss']))

@@ -46,8 +46,10 @@ class DANHead(FERClsHead):
     at eval).  ``bn_on_logits=False`` gives the paper's plain linear layer.  Both keep PyTorch's
     default initialisation, as the official code.
 
-    Because of the BatchNorm on the logits a training batch of one sample cannot be processed:
-    DAN configs set ``drop_last=True`` on the train dataloader.
+    Because of the BatchNorm on the logits a training batch of one sample cannot be processed.
+    The DAN configs keep the last partial batch as the official loop does; a last batch of one
+    sample is dropped by the default hook
+    :class:`~mmfer.engine.hooks.single_sample_batch_hook.SingleSampleBatchHook`.
 
     Args:
         num_classes (int): C.
@@ -86,6 +88,8 @@ class DANHead(FERClsHead):
         if self.bn_on_logits and self.training and feat.size(0) < 2:
             raise ValueError(
                 f'DANHead: BatchNorm1d on the logits needs ≥ 2 samples per training batch, got '
-                f'{feat.size(0)}; set drop_last=True on train_dataloader (a last batch of one '
-                f'sample) or use a larger batch_size')
+                f'{feat.size(0)}. A last batch of one sample is dropped by SingleSampleBatchHook '
+                f'(default_hooks.single_sample_batch in configs/_base_/default_runtime.py): keep '
+                f'it enabled, or set drop_last=True on train_dataloader, or use a larger '
+                f'batch_size')
         return self.bn(self.fc(self.dropout(feat)))
