@@ -31,28 +31,34 @@ class NonFiniteLossHook(Hook):
     It runs with priority ``HIGH``: before ``LoggerHook`` and ``CheckpointHook`` (an
     iteration-based checkpoint of the diverged step is never saved). It is a ``default_hooks``
     entry (``non_finite``) of ``configs/_base_/default_runtime.py``, so a config's own
-    ``custom_hooks`` cannot drop it; ``default_hooks = dict(non_finite=None)`` disables it.
+    ``custom_hooks`` cannot drop it; ``default_hooks = dict(non_finite=dict(enable=False))``
+    disables it (mmengine accepts ``None`` only for its own default hooks).
 
     Args:
         max_bad_iters (int): consecutive iterations with a non-finite loss tolerated before
             stopping. Default 1: stop at the first.
         check_checkpoint (bool): check the weights before each checkpoint is written.
             Default True.
+        enable (bool): False turns both checks off. Default True.
     """
     priority = 'HIGH'
 
-    def __init__(self, max_bad_iters: int = 1, check_checkpoint: bool = True):
+    def __init__(self, max_bad_iters: int = 1, check_checkpoint: bool = True,
+                 enable: bool = True):
         if not (isinstance(max_bad_iters, int) and max_bad_iters >= 1):
             raise ValueError(f'NonFiniteLossHook: max_bad_iters must be an int >= 1, got '
                              f'{max_bad_iters!r} (1 = stop at the first non-finite loss)')
         self.max_bad_iters = max_bad_iters
         self.check_checkpoint = check_checkpoint
+        self.enable = enable
         self.bad_iters = 0
 
     def before_train(self, runner) -> None:
         self.bad_iters = 0
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.enable:
+            return
         values = {k: v for k, v in loss_values(outputs).items() if 'loss' in k}
         bad_here = [k for k, v in values.items() if not math.isfinite(v)]
         n_bad_ranks = int(len(bad_here) > 0)
@@ -86,7 +92,7 @@ class NonFiniteLossHook(Hook):
         raise NonFiniteError(msg)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if not self.check_checkpoint:
+        if not (self.enable and self.check_checkpoint):
             return
         bad = []
         for key in ('state_dict', 'ema_state_dict'):
