@@ -18,7 +18,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import mmfer  # noqa: F401
-from mmfer.utils.checkpoint import load_checkpoint, safe_torch_load
+from mmfer.utils.checkpoint import LOSS_STATE_KEYS, load_checkpoint, safe_torch_load
 from mmfer.utils.dist import setup_cpu_distributed
 from mmfer.utils.finite import check_finite_weights
 
@@ -83,11 +83,13 @@ def main(argv=None):
             else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
 
+    # read first (weights-only, mmfer's allow-list): a refused or damaged file fails before the
+    # datasets are built
+    ckpt = safe_torch_load(args.checkpoint)
     runner = Runner.from_cfg(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    ckpt = safe_torch_load(args.checkpoint)
     # loss state (e.g. DAN's affinity centers) is not needed to predict
-    load_checkpoint(model, ckpt, ignore_missing=[r'^head\.losses\.'])
+    load_checkpoint(model, ckpt, ignore_missing=[LOSS_STATE_KEYS], source=args.checkpoint)
     check_finite_weights(model, args.checkpoint)  # NaN weights would score a constant class
     runner._test_loop = runner.build_test_loop(runner._test_loop)
     check_classes(ckpt, runner.test_dataloader.dataset.metainfo.get('classes'),

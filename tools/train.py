@@ -8,7 +8,6 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import mmfer  # noqa: F401  (registers plugins and the safe checkpoint globals)
 from mmfer.utils.dist import setup_cpu_distributed
@@ -68,12 +67,23 @@ def merge_args(cfg, args):
     return setup_cpu_distributed(cfg, args.launcher)
 
 
+def build_runner(cfg):
+    """The runner of ``cfg``: ``runner_type`` from ``mmfer.registry.RUNNERS`` when the config
+    names one, else :class:`mmfer.engine.runner.FERRunner` (strict ``load_from`` /
+    ``--resume``; mmengine's ``Runner`` loads those with ``strict=False``)."""
+    from mmfer.engine.runner import FERRunner
+    from mmfer.registry import RUNNERS
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return FERRunner.from_cfg(cfg)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file not found: {args.config}')
     cfg = merge_args(Config.fromfile(args.config), args)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

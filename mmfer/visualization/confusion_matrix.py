@@ -5,17 +5,15 @@
 - :func:`load_predictions` reads the pickle that mmengine's ``DumpResults`` metric writes
   (``tools/test.py --out preds.pkl``): a list of dicts with ``gt_label`` (1-element tensor),
   ``pred_label`` (1-element tensor) and ``pred_score`` (C-element tensor) per sample.
-  It unpickles with an allow-list (tensors, OrderedDict, numpy arrays), never running other
-  code from the file.
+  It unpickles with the allow-list of :mod:`mmfer.utils.checkpoint` (tensors, OrderedDict,
+  numpy arrays), never running other code from the file.
 - :func:`plot_confusion_matrix` draws a labelled matrix with, in every cell, the count and the
   row-normalised percentage 100·cm[i, j] / Σ_j cm[i, j] (the share of true class i predicted as
   j; the diagonal is the per-class recall).  mmpretrain's ``ConfusionMatrix.plot`` shows one of
   the two only, hence this function.
 """
-import io
 import os
 import os.path as osp
-import pickle
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -23,48 +21,6 @@ import torch
 
 __all__ = ['load_predictions', 'confusion_matrix_from_predictions', 'normalize_rows',
            'plot_confusion_matrix', 'figure_size_inches']
-
-
-def _safe_load_storage(b: bytes):
-    # torch.storage._load_from_bytes would call torch.load(weights_only=False) on the payload
-    return torch.load(io.BytesIO(b), weights_only=True)
-
-
-def _allowed_globals() -> dict:
-    import codecs
-    import collections
-    allowed = {
-        ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
-        ('torch._utils', '_rebuild_tensor'): torch._utils._rebuild_tensor,
-        ('torch.storage', '_load_from_bytes'): _safe_load_storage,
-        ('collections', 'OrderedDict'): collections.OrderedDict,
-        ('_codecs', 'encode'): codecs.encode,
-        ('numpy', 'ndarray'): np.ndarray,
-        ('numpy', 'dtype'): np.dtype,
-    }
-    # numpy arrays pickle through these two helpers (moved to numpy._core in numpy 2)
-    from mmfer.utils.checkpoint import _numpy_safe_globals
-    helpers = {f.__name__: f for f in _numpy_safe_globals() if callable(f)
-               and getattr(f, '__name__', '') in ('_reconstruct', 'scalar')}
-    for mod in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        for name, fn in helpers.items():
-            allowed[(mod, name)] = fn
-    return allowed
-
-
-class _PredictionUnpickler(pickle.Unpickler):
-    _allowed = None
-
-    def find_class(self, module, name):
-        if _PredictionUnpickler._allowed is None:
-            _PredictionUnpickler._allowed = _allowed_globals()
-        fn = self._allowed.get((module, name))
-        if fn is None:
-            raise pickle.UnpicklingError(
-                f'{getattr(self, "path", "prediction dump")}: refusing to unpickle global '
-                f'{module}.{name}; a DumpResults file holds only dicts, tensors and numbers. '
-                f'Re-create it with tools/test.py CONFIG CKPT --out preds.pkl')
-        return fn
 
 
 def load_predictions(path: str) -> List[dict]:
@@ -75,13 +31,15 @@ def load_predictions(path: str) -> List[dict]:
         ValueError: the content is not a list of dicts with ``pred_label``/``pred_score`` and
             ``gt_label`` (names the first offending sample).
     """
+    from mmfer.utils.checkpoint import restricted_pickle_load
     if not osp.isfile(path):
         raise FileNotFoundError(f'prediction dump not found: {path}; write one with '
                                 f'tools/test.py CONFIG CHECKPOINT --out {path}')
-    with open(path, 'rb') as f:
-        unpickler = _PredictionUnpickler(f)
-        unpickler.path = path
-        results = unpickler.load()
+    # mmfer.utils.checkpoint's restricted unpickler: tensors, arrays, plain containers only
+    results = restricted_pickle_load(
+        path, what='prediction dump',
+        fix='A DumpResults file holds only dicts, tensors and numbers, so mmfer is refusing to '
+            'unpickle anything else. Re-create it with tools/test.py CONFIG CKPT --out preds.pkl')
     if not isinstance(results, (list, tuple)) or not results:
         raise ValueError(f'{path}: expected a non-empty list of per-sample dicts (mmengine '
                          f'DumpResults format), got {type(results).__name__}')

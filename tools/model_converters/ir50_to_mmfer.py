@@ -18,7 +18,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 
 
 def parse_args(argv=None):
@@ -35,6 +34,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from mmfer.utils.checkpoint import atomic_torch_save
     from mmfer.utils.converters.ir50 import convert_ir50_checkpoint, load_ir_file
 
     args = parse_args(argv)
@@ -43,7 +43,7 @@ def main(argv=None):
                                   with_output_layer=args.with_output_layer, prefix=args.prefix,
                                   source=osp.basename(args.src))
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst)
+    atomic_torch_save(out, args.dst)  # temporary file + rename: never a partial dst
     info = out['meta']['converted_from']
     print(f'{args.src}: {info["source"]}; wrote {info["entries"]} entries to {args.dst}')
     for pat, n in info['dropped'].items():

@@ -14,7 +14,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 
 
 def parse_args(argv=None):
@@ -27,6 +26,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from mmfer.utils.checkpoint import atomic_torch_save
     from mmfer.utils.checkpoint import safe_torch_load
     from mmfer.utils.converters.resnet import convert_resnet18_checkpoint
 
@@ -34,7 +34,7 @@ def main(argv=None):
     out = convert_resnet18_checkpoint(safe_torch_load(args.src), prefix=args.prefix,
                                       source=osp.basename(args.src))
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst)
+    atomic_torch_save(out, args.dst)  # temporary file + rename: never a partial dst
     info = out['meta']['converted_from']
     print(f'converted {len(out["state_dict"])} entries from {args.src} to {args.dst}; '
           f'dropped {info["dropped"]}; added {info["added_num_batches_tracked"]} '

@@ -18,7 +18,8 @@ Container of the released files: ``{'iter': epoch, 'model_state_dict': ..., 'opt
 
 The affinity centers are not in the official files (they live in the training criterion); the
 converted checkpoint therefore has no ``head.losses.*`` entries, and loaders skip exactly those
-(``ignore_missing=[r'^head\\.losses\\.']``, as ``tools/test.py`` does).
+(``ignore_missing=[LOSS_STATE_KEYS]`` of :mod:`mmfer.utils.checkpoint`, as ``tools/test.py``
+does).
 """
 import copy
 import os.path as osp
@@ -28,10 +29,11 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from mmfer.utils.checkpoint import check_state_dict, extract_state_dict, strip_prefix
+from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointMismatchError, check_state_dict,
+                                    extract_state_dict, strip_prefix)
 
 #: model keys a converted DAN checkpoint legitimately lacks (affinity centers: loss state)
-LOSS_STATE_IGNORE = (r'^head\.losses\.', )
+LOSS_STATE_IGNORE = (LOSS_STATE_KEYS, )
 
 #: number of state-dict entries of each official part
 BACKBONE_ENTRIES = 120
@@ -176,14 +178,22 @@ def convert_dan_checkpoint(checkpoint, dataset: str,
         ``dict(state_dict=..., meta=dict(dataset_meta=dict(classes=...), classes=...,
         input_cfg=..., converted_from=...))``.
     """
-    sd = extract_state_dict(checkpoint)
-    num_classes, num_heads = infer_dan_layout(strip_prefix(sd))
+    sd = extract_state_dict(checkpoint, source)
+    try:
+        num_classes, num_heads = infer_dan_layout(strip_prefix(sd))
+    except KeyError as err:
+        raise CheckpointMismatchError(f'{source}: {err.args[0]}', path=source) from None
     classes = dan_classes(dataset)
     if len(classes) != num_classes:
         raise ValueError(f'{source}: the checkpoint has {num_classes} classes but dataset '
                          f'{dataset!r} has {len(classes)} ({list(classes)}); pass the matching '
                          f'--dataset')
-    new_sd = dan_to_mmfer_state_dict(sd)
+    try:
+        new_sd = dan_to_mmfer_state_dict(sd)
+    except CheckpointMismatchError:
+        raise
+    except KeyError as err:
+        raise CheckpointMismatchError(f'{source}: {err.args[0]}', path=source) from None
     if model is not None:
         check_state_dict(model, new_sd, source=source, ignore=LOSS_STATE_IGNORE)
     epoch = checkpoint.get('iter') if isinstance(checkpoint, dict) else None

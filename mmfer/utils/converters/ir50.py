@@ -23,7 +23,6 @@ the non-trunk modules above. After that the key set must equal the model's exact
 detected layout. Never a silent partial load (backbones.md §1.5).
 """
 import os.path as osp
-import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -31,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.logging import MMLogger, print_log
 
-from mmfer.utils.checkpoint import (check_state_dict, extract_state_dict, safe_torch_load,
+from mmfer.utils.checkpoint import (CheckpointMismatchError, CheckpointNotFoundError,
+                                    check_state_dict, extract_state_dict, safe_torch_load,
                                     strip_prefix)
 
 _LAYOUT_A = re.compile(r'^body([1-9])\.(\d+)\.(.+)$')
@@ -132,6 +132,16 @@ def convert_ir50(state_dict: Dict[str, torch.Tensor], depth: int = 50, num_stage
     return out, info
 
 
+def _convert_named(source: str, *args, **kwargs):
+    """:func:`convert_ir50` whose key errors name the file and print as lines."""
+    try:
+        return convert_ir50(*args, **kwargs)
+    except CheckpointMismatchError:
+        raise
+    except KeyError as err:
+        raise CheckpointMismatchError(f'{source}: {err.args[0]}', path=source) from None
+
+
 def _nbt_ignore(sd: Dict[str, torch.Tensor]) -> Tuple[str, ...]:
     """Allow missing ``num_batches_tracked`` only when the file holds none at all."""
     if any(k.endswith('num_batches_tracked') for k in sd):
@@ -150,33 +160,28 @@ def check_ir50(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], info
     where += ']'
     try:
         check_state_dict(model, state_dict, source=where, ignore=_nbt_ignore(state_dict))
-    except KeyError as err:
+    except CheckpointMismatchError as err:
         # re-raise with the fix; the original message already lists keys and both shapes
-        raise KeyError(f'{err.args[0]}\n  {FIX_HINT}') from None
+        raise CheckpointMismatchError(f'{err}\n  {FIX_HINT}', path=source) from None
 
 
 def load_ir_file(path: str):
     """Load an IR weight file without running pickled code.
 
-    The weights-only loader is tried first; a QCS/POSTER training checkpoint (which pickles
-    ``__main__`` classes) falls back to :func:`mmfer.utils.converters.qcs.restricted_torch_load`
-    (tensor rebuilds, plain containers, numpy arrays, inert ``__main__`` stubs — nothing else).
+    :func:`mmfer.utils.checkpoint.safe_torch_load` with ``allow_main_stubs=True``: the
+    weights-only reader first; a QCS/POSTER training checkpoint (which pickles ``__main__``
+    classes) is read by mmfer's restricted unpickler (tensor rebuilds, plain containers, numpy
+    arrays, inert ``__main__`` stubs — nothing else).
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'IR-50 weight file not found: {path}. {FIX_HINT} Download '
-                                'ir50.pth (POSTER_V2 / QCS release) and set '
-                                "backbone=dict(pretrained='<path>').")
-    try:
-        return safe_torch_load(path)
-    except pickle.UnpicklingError as err:
-        from mmfer.utils.converters.qcs import restricted_torch_load
-        print_log(f'{path}: weights-only load refused a global ({str(err).splitlines()[0]}); '
-                  'retrying with the restricted QCS-checkpoint unpickler', logger='current')
-        return restricted_torch_load(path)
+        raise CheckpointNotFoundError(
+            f'IR-50 weight file not found: {path}. {FIX_HINT} Download ir50.pth (POSTER_V2 / '
+            "QCS release) and set backbone=dict(pretrained='<path>').", path=path)
+    return safe_torch_load(path, allow_main_stubs=True)
 
 
 def load_ir50(backbone: torch.nn.Module, checkpoint: Union[str, dict],
-              logger: Optional[MMLogger] = None) -> dict:
+              logger: Optional[MMLogger] = None, source: Optional[str] = None) -> dict:
     """Load IR weights strictly into an ``IResNet`` (used by ``IResNet(pretrained=...)``).
 
     Detects the layout, maps B → A, drops only the declared parts, checks keys and shapes
@@ -185,11 +190,13 @@ def load_ir50(backbone: torch.nn.Module, checkpoint: Union[str, dict],
     Returns:
         The ``info`` dict of :func:`convert_ir50`.
     """
-    source = checkpoint if isinstance(checkpoint, str) else 'checkpoint'
-    obj = load_ir_file(checkpoint) if isinstance(checkpoint, str) else checkpoint
-    sd, info = convert_ir50(extract_state_dict(obj), depth=backbone.depth,
-                            num_stages=backbone.num_stages,
-                            with_output_layer=backbone.with_output_layer)
+    if isinstance(checkpoint, str):
+        source, obj = checkpoint, load_ir_file(checkpoint)
+    else:
+        source, obj = source or 'checkpoint', checkpoint
+    sd, info = _convert_named(source, extract_state_dict(obj, source), depth=backbone.depth,
+                              num_stages=backbone.num_stages,
+                              with_output_layer=backbone.with_output_layer)
     check_ir50(backbone, sd, info, source=source)
     backbone.load_state_dict(sd, strict=False)
     lines = [f'IResNet-{backbone.depth} ({backbone.num_stages} stages): loaded {len(sd)} entries '
@@ -203,13 +210,20 @@ def load_ir50(backbone: torch.nn.Module, checkpoint: Union[str, dict],
     return info
 
 
+def load_into(module: torch.nn.Module, checkpoint, source: str = 'checkpoint', **kwargs) -> dict:
+    """Entry point of :func:`mmfer.utils.checkpoint.load_pretrained` (``converter='ir50'``):
+    ``checkpoint`` is already read; map, check strictly and load (:func:`load_ir50`)."""
+    return load_ir50(module, checkpoint, source=source, **kwargs)
+
+
 def convert_ir50_checkpoint(checkpoint, depth: int = 50, num_stages: int = 3,
                             with_output_layer: bool = False, prefix: str = '',
                             source: str = 'checkpoint') -> dict:
     """Convert a loaded IR file into ``dict(state_dict=..., meta=...)`` checked against a fresh
     ``IResNet`` of the given configuration; keys get ``prefix`` (e.g. ``'backbone.'``)."""
     from mmfer.models.backbones.ir50 import IResNet
-    sd, info = convert_ir50(extract_state_dict(checkpoint), depth, num_stages, with_output_layer)
+    sd, info = _convert_named(source, extract_state_dict(checkpoint, source), depth, num_stages,
+                              with_output_layer)
     with torch.device('meta'):  # names and shapes only
         model = IResNet(depth=depth, num_stages=num_stages,
                         out_indices=tuple(range(num_stages)), with_output_layer=with_output_layer)

@@ -10,8 +10,9 @@ qcs.md §11.2. A released file is ``torch.save`` of a dict::
     recorder, recorder_m   instances of classes of the training script's __main__
                            (they hold numpy arrays)
 
-**Loading** (:func:`restricted_torch_load`): ``torch.load(weights_only=False)`` with a pickle
-module whose ``Unpickler.find_class`` resolves only
+**Loading** (:func:`restricted_torch_load`, implemented in :mod:`mmfer.utils.checkpoint`):
+``torch.load(weights_only=False)`` with a pickle module whose ``Unpickler.find_class`` resolves
+only
 
 - torch's tensor/parameter rebuild functions (storages are resolved by torch itself),
 - ``collections.OrderedDict``,
@@ -43,134 +44,39 @@ Declared drops (inference checkpoint): ``ir_back.output_layer.*``; the dead ViT 
 ``num_batches_tracked``) and loads strictly into ``configs/_base_/models/poster_base_ir50.py``.
 
 With ``training=True`` the training-only modules are kept under the names of
-``QCSClassifier`` (qcs.md §11.2 suggestion): ``cross_attention_{l}.`` → ``cross_necks.{l-1}.``,
-``VIT_cross.`` → ``cross_vit.`` (``se_block.linear{1,2}`` → ``se.fc{1,2}``) and
-``VIT_cross.head.linear.`` → ``cross_head.`` (a plain Linear in ``QCSClassifier``);
+``QCSClassifier`` (qcs.md §11.2 suggestion): ``cross_attention_{l}.`` → ``cross_neck.csa.{l-1}.``,
+``VIT_cross.`` → ``cross_neck.vit.`` (``se_block.linear{1,2}`` → ``se.fc{1,2}``; the
+``QCSCrossStage``) and ``VIT_cross.head.linear.`` → ``cross_head.fc.`` (the cross
+``FERClsHead``);
 ``fusion.*`` (an unused bilinear classifier) is still dropped.
 """
-import importlib
 import os.path as osp
-import pickle
 import re
-import types
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
-import numpy as np
 import torch
 
-from mmfer.utils.checkpoint import extract_state_dict, strip_prefix
+from mmfer.utils.checkpoint import MainStub, RestrictedUnpickler  # noqa: F401  (re-exported)
+from mmfer.utils.checkpoint import extract_state_dict
+from mmfer.utils.checkpoint import restricted_torch_load as _restricted_torch_load
+from mmfer.utils.checkpoint import strip_prefix
 from mmfer.utils.converters.ir50 import convert_ir50
 
 # ---------------------------------------------------------------------------------------------
-# restricted unpickling
-
-_TORCH_REBUILD = {
-    ('torch._utils', '_rebuild_tensor'),
-    ('torch._utils', '_rebuild_tensor_v2'),
-    ('torch._utils', '_rebuild_parameter'),
-    ('torch._utils', '_rebuild_parameter_with_state'),
-    ('torch._utils', '_rebuild_qtensor'),
-}
-_NUMPY_DATA = {
-    ('numpy', 'ndarray'),
-    ('numpy', 'dtype'),
-    ('numpy.core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'),
-    ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', 'scalar'),
-    ('numpy.core.numeric', '_frombuffer'),
-    ('numpy._core.numeric', '_frombuffer'),
-    # protocol 2 (torch.save's default) has no bytes opcode: numpy's array bytes are pickled as
-    # _codecs.encode(latin-1 text, 'latin1') — a pure text→bytes conversion
-    ('_codecs', 'encode'),
-}
-
-
-class MainStub:
-    """Inert stand-in for a ``__main__`` class of a training script (e.g. ``RecorderMeter``).
-
-    Construction ignores its arguments; ``__setstate__`` only stores the pickled state in
-    ``_pickled_state``. No method of the original class exists, so nothing of it can run.
-    """
-
-    def __new__(cls, *args, **kwargs):
-        obj = object.__new__(cls)
-        obj.__dict__['_pickled_args'] = args
-        return obj
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.__dict__['_pickled_state'] = state
-
-    def __repr__(self):
-        return f'<inert stub of __main__.{type(self).__name__}>'
-
-
-def _numpy_dtype_class(module: str, name: str):
-    # numpy ≥ 1.25 pickles dtypes through their classes in numpy.dtypes (e.g. Float32DType)
-    if module == 'numpy.dtypes' and name.endswith('DType'):
-        dtypes = getattr(np, 'dtypes', None)
-        if dtypes is not None and hasattr(dtypes, name):
-            return getattr(dtypes, name)
-    return None
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` whose ``find_class`` allows only data reconstruction (see module doc).
-
-    torch wraps this class (to resolve ``*Storage`` names and persistent ids); every other global
-    reaches :meth:`find_class` here.
-    """
-
-    def find_class(self, module: str, name: str):
-        if module == '__main__':
-            stubs = self.__dict__.setdefault('_main_stubs', {})
-            if name not in stubs:
-                stubs[name] = type(name, (MainStub, ), {'__module__': __name__,
-                                                        '__qualname__': f'MainStub[{name}]'})
-            return stubs[name]
-        if (module, name) == ('collections', 'OrderedDict'):
-            return OrderedDict
-        if (module, name) in _TORCH_REBUILD or (module, name) in _NUMPY_DATA:
-            return getattr(importlib.import_module(module), name)
-        dtype_cls = _numpy_dtype_class(module, name)
-        if dtype_cls is not None:
-            return dtype_cls
-        raise pickle.UnpicklingError(
-            f'refused to unpickle global {module}.{name}: mmfer reads QCS/DCS checkpoints with a '
-            'restricted unpickler that allows only tensor/array reconstruction, OrderedDict and '
-            'inert stand-ins for __main__ classes. The file is either not a released QCS/DCS '
-            'checkpoint or contains code; it was not executed.')
-
-
-#: the ``pickle_module`` handed to ``torch.load``
-restricted_pickle = types.ModuleType('mmfer_restricted_pickle')
-restricted_pickle.Unpickler = RestrictedUnpickler
-restricted_pickle.UnpicklingError = pickle.UnpicklingError
-
-
-def _restricted_load(file, **kwargs):
-    return RestrictedUnpickler(file, **kwargs).load()
-
-
-restricted_pickle.load = _restricted_load
-restricted_pickle.__name__ = 'mmfer_restricted_pickle'
+# restricted unpickling: mmfer.utils.checkpoint holds the unpickler (one allow-list)
 
 
 def restricted_torch_load(path: str, map_location='cpu'):
-    """Load a QCS/DCS training checkpoint without executing pickled code (see module doc).
+    """Load a QCS/DCS training checkpoint without executing pickled code: ``__main__`` classes
+    become inert :class:`~mmfer.utils.checkpoint.MainStub` s (see
+    :func:`mmfer.utils.checkpoint.restricted_torch_load`).
 
     Raises:
         FileNotFoundError: no such file.
         pickle.UnpicklingError: the file needs a global outside the allow-list.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'QCS/DCS checkpoint not found: {path}')
-    return torch.load(path, map_location=map_location, pickle_module=restricted_pickle,
-                      weights_only=False)
+    return _restricted_torch_load(path, map_location=map_location, stub_main=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +130,7 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
 
     Args:
         state_dict: the file's ``state_dict`` (``module.`` prefix allowed).
-        training: keep the cross modules (``cross_necks.*``, ``cross_vit.*``, ``cross_head.*``)
+        training: keep the cross modules (``cross_neck.*``, ``cross_head.*``)
             for a ``QCSClassifier`` / ``DCSClassifier`` checkpoint (e.g. to resume or fine-tune);
             default False (inference: base network only).
         source: file name for error messages.
@@ -266,7 +172,7 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
                     out[new] = v
                 continue
             if k.startswith('VIT_cross.'):
-                new = _map_vit(k[len('VIT_cross.'):], 'cross_vit.', 'cross_head.')
+                new = _map_vit(k[len('VIT_cross.'):], 'cross_neck.vit.', 'cross_head.fc.')
                 if new is None:
                     drop(INFERENCE_DROPS[1])
                 elif training:
@@ -280,7 +186,7 @@ def qcs_to_mmfer(state_dict: Dict[str, torch.Tensor], training: bool = False,
         m = _CSA.match(k)
         if m and _CSA_KEYS.match(m.group(2)):
             if training:
-                out[f'cross_necks.{int(m.group(1)) - 1}.{m.group(2)}'] = v
+                out[f'cross_neck.csa.{int(m.group(1)) - 1}.{m.group(2)}'] = v
             else:
                 drop(INFERENCE_DROPS[3])
             continue
@@ -336,7 +242,7 @@ def dataset_meta(dataset: str, num_classes: int, source: str = 'checkpoint') -> 
     if osp.isfile(cfg_path):
         from mmengine.config import Config
         cfg = Config.fromfile(cfg_path)
-        pre = dict(cfg.model.get('data_preprocessor') or {})
+        pre = dict(cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {})
         test = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
         pipeline = test.get('dataset', {}).get('pipeline', []) if test else []
         meta['input_cfg'] = dict(mean=pre.get('mean'), std=pre.get('std'),

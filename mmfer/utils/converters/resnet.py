@@ -13,7 +13,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from mmfer.utils.checkpoint import check_state_dict, extract_state_dict, strip_prefix
+from mmfer.utils.checkpoint import (CheckpointMismatchError, check_state_dict,
+                                    extract_state_dict, strip_prefix)
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 _TV_RESNET18 = re.compile(
@@ -54,7 +55,14 @@ def resnet18_tv_to_mmfer(state_dict: Dict[str, torch.Tensor], prefix: str = 'bac
 def convert_resnet18_checkpoint(checkpoint, prefix: str = 'backbone.',
                                 source: str = 'checkpoint') -> dict:
     """Convert a loaded MS-Celeb ResNet-18 file into ``dict(state_dict=..., meta=...)``."""
-    sd, dropped, added = resnet18_tv_to_mmfer(extract_state_dict(checkpoint), prefix=prefix)
+    try:
+        sd, dropped, added = resnet18_tv_to_mmfer(extract_state_dict(checkpoint, source),
+                                                  prefix=prefix)
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(str(err).replace('ResNet-18 weights', source, 1),
+                                      path=source) from None
+    except KeyError as err:
+        raise CheckpointMismatchError(f'{source}: {err.args[0]}', path=source) from None
     meta = dict(converted_from=dict(source='torchvision-layout ResNet-18 (MS-Celeb-1M)',
                                     file=source, dropped=dropped,
                                     added_num_batches_tracked=len(added), prefix=prefix))

@@ -1,0 +1,161 @@
+"""``FERRunner``: mmengine's ``Runner`` whose ``load_from`` and ``--resume`` loads are strict.
+
+mmengine 0.10.7's ``Runner.load_checkpoint`` loads with ``strict=False``: a ``load_from`` or
+``--resume`` file with missing, extra or mis-shaped tensors loads partially, with one WARNING
+line, and training goes on (``resume`` calls the same method). ``FERRunner`` changes only that
+comparison; reading, hooks and resuming the optimizer / schedulers / message hub are mmengine's.
+
+- **Reading** goes through mmengine's ``CheckpointLoader``, whose local scheme
+  ``import mmfer`` replaces by :func:`mmfer.utils.checkpoint.safe_torch_load` (weights-only with
+  mmfer's allow-list, whatever the environment says).
+- **``load_from``** must match the model exactly (after stripping ``module.``), except loss
+  state (:data:`mmfer.utils.checkpoint.LOSS_STATE_KEYS`, e.g. DAN's affinity centers), which may
+  be absent: it is additive and converted official files lack it. Otherwise
+  :class:`mmfer.utils.checkpoint.CheckpointMismatchError` lists the keys and names the file.
+- **``load_from_partial=dict(skip=[regex, ...])``** (a top-level config key) is the explicit
+  opt-in for partial fine-tuning loads: file keys matching a pattern are not loaded, model keys
+  matching one keep their initialisation, and every skipped key is logged by name. A pattern
+  that matches no key is an error (a typo would otherwise load everything). Example — a new
+  8-class head on a 7-class checkpoint::
+
+      load_from = 'work_dirs/dan_r18_rafdb/best.pth'
+      load_from_partial = dict(skip=[r'^head\\.fc\\.'])
+
+- **``--resume``** (a path, or auto-resume from ``last_checkpoint``) must be an mmengine
+  training checkpoint (``meta.epoch`` / ``meta.iter`` / ``message_hub``) that matches the
+  model exactly, loss state included; ``load_from_partial`` does not apply.
+
+Select it with ``runner_type = 'FERRunner'`` (``configs/_base_/default_runtime.py``);
+``tools/train.py`` uses it for configs that do not name another runner.
+"""
+import re
+from collections import OrderedDict
+from typing import Callable, Dict, List, Union
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from mmfer.registry import RUNNERS
+from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_state_dict,
+                                    extract_state_dict)
+
+__all__ = ['FERRunner', 'parse_partial']
+
+_RESUME_FIX = ('Fix: resume needs a checkpoint this config wrote (epoch_N.pth / '
+               'last_checkpoint of the same model); to start training from other weights use '
+               'load_from (with load_from_partial=dict(skip=[...]) for the parts that differ).')
+
+
+def parse_partial(spec) -> List[str]:
+    """Validate ``load_from_partial`` and return its ``skip`` patterns (compiled once to check).
+
+    Raises:
+        CheckpointError: not ``dict(skip=[regex, ...])`` or an invalid regular expression.
+    """
+    if spec is None:
+        return []
+    if not isinstance(spec, dict) or set(spec) - {'skip'} or not isinstance(
+            spec.get('skip'), (list, tuple)) or not spec['skip'] or not all(
+                isinstance(p, str) for p in spec['skip']):
+        raise CheckpointError(
+            f'load_from_partial must be dict(skip=[regex, ...]) (a non-empty list of regular '
+            f"expressions of state-dict keys, e.g. dict(skip=[r'^head\\.fc\\.'])), got {spec!r}")
+    for p in spec['skip']:
+        try:
+            re.compile(p)
+        except re.error as err:
+            raise CheckpointError(f'load_from_partial.skip: invalid regular expression {p!r}: '
+                                  f'{err}') from None
+    return list(spec['skip'])
+
+
+@RUNNERS.register_module()
+class FERRunner(Runner):
+    """mmengine ``Runner`` with strict ``load_from`` / ``resume`` (see the module doc)."""
+
+    _mmfer_resuming = False
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True,
+               map_location: Union[str, Callable] = 'default') -> None:
+        """mmengine's ``resume``; the weights are loaded strictly (no loss-state exemption, no
+        partial skip) and the file must be a training checkpoint."""
+        self._mmfer_resuming = True
+        try:
+            super().resume(filename, resume_optimizer=resume_optimizer,
+                           resume_param_scheduler=resume_param_scheduler,
+                           map_location=map_location)
+        finally:
+            self._mmfer_resuming = False
+
+    def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = True, revise_keys: list = [(r'^module\.', '')]):
+        """Read ``filename`` (mmfer's safe reader), run ``after_load_checkpoint`` hooks and load
+        the state dict strictly into the model.
+
+        ``strict`` is accepted for mmengine's signature; mmfer always compares the keys — the
+        only relaxations are loss state for ``load_from`` and ``load_from_partial``.
+
+        Raises:
+            CheckpointMismatchError: missing / unexpected / mis-shaped keys (listed, with the
+                file and the fix).
+            CheckpointError: a resume file that is not a training checkpoint.
+        """
+        resuming = self._mmfer_resuming
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        if resuming:
+            meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+            lacks = [f'meta.{k}' for k in ('epoch', 'iter')
+                     if not isinstance(meta, dict) or k not in meta]
+            if not isinstance(checkpoint, dict) or 'message_hub' not in checkpoint:
+                lacks.append('message_hub')
+            if lacks:
+                raise CheckpointError(
+                    f'{filename}: cannot resume from this file: it is not an mmengine training '
+                    f'checkpoint (no {", ".join(lacks)}).\n  {_RESUME_FIX}', path=filename)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+
+        state_dict = extract_state_dict(checkpoint, filename)
+        for pattern, repl in revise_keys:
+            state_dict = OrderedDict((re.sub(pattern, repl, k), v)
+                                     for k, v in state_dict.items())
+        skip = [] if resuming else parse_partial(self.cfg.get('load_from_partial'))
+        ignore = [] if resuming else [LOSS_STATE_KEYS]
+        if skip:
+            state_dict = self._apply_partial(model, state_dict, skip, filename)
+        what = 'resume' if resuming else 'load_from'
+        fix = (_RESUME_FIX if resuming else
+               'Fix: load_from must match the model exactly (loss state head.losses.* may be '
+               'absent). To fine-tune with parts that differ (e.g. a new head), opt in: '
+               "load_from_partial = dict(skip=[r'^head\\.fc\\.']) (docs/reliability.md).")
+        check_state_dict(model, state_dict, source=f'{what} checkpoint {filename}',
+                         ignore=ignore + skip, fix=fix)
+        model.load_state_dict(state_dict, strict=False)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename} ({len(state_dict)} entries, '
+                         f'strict{" resume" if resuming else ""})')
+        return checkpoint
+
+    def _apply_partial(self, model, state_dict: Dict, skip: List[str], filename: str) -> Dict:
+        """Drop the file keys matching ``skip`` and log every skipped file and model key."""
+        regs = [re.compile(p) for p in skip]
+        own = list(model.state_dict())
+        unused = [p for p, r in zip(skip, regs)
+                  if not any(r.search(k) for k in list(state_dict) + own)]
+        if unused:
+            raise CheckpointError(
+                f'load_from_partial.skip: {unused} match no key of {filename} nor of the model '
+                f'({type(model).__name__}); fix the pattern (keys look like '
+                f'{own[:3]}).', path=filename)
+        kept = OrderedDict((k, v) for k, v in state_dict.items()
+                           if not any(r.search(k) for r in regs))
+        skipped_file = [k for k in state_dict if k not in kept]
+        skipped_model = [k for k in own if any(r.search(k) for r in regs)]
+        self.logger.warning(
+            f'load_from_partial: partial load of {filename} (skip={skip}):\n'
+            f'  {len(skipped_file)} file entries not loaded: {", ".join(skipped_file) or "-"}\n'
+            f'  {len(skipped_model)} model entries keep their initialisation: '
+            f'{", ".join(skipped_model) or "-"}')
+        return kept
