@@ -141,7 +141,7 @@ class FERClassifier(BaseModel):
         super().init_weights()
         from mmfer.utils.checkpoint import load_checkpoint
         if self.pretrained:
-            loss_state = r'^head\.losses\.'
+            from mmfer.utils.checkpoint import LOSS_STATE_KEYS as loss_state
             if isinstance(self.pretrained, dict):
                 part = self.pretrained.get('prefix', '')
                 load_checkpoint(self, self.pretrained['checkpoint'], strict=True,
