@@ -46,9 +46,10 @@ def dist_timeout(cfg) -> float:
 def is_dist_timeout(err: BaseException) -> bool:
     """Whether ``err`` is a collective timing out: a ``RuntimeError`` (gloo's "Timed out
     waiting 2000ms for recv operation", NCCL's watchdog "Timeout", ``DistBackendError``) whose
-    message mentions a timeout."""
+    message mentions a timeout. A DataLoader's own ``timeout`` ("DataLoader timed out after
+    N seconds") is not one."""
     return (isinstance(err, RuntimeError) and not isinstance(err, DistTimeoutError)
-            and bool(_TIMEOUT_PATTERN.search(str(err))))
+            and 'DataLoader' not in str(err) and bool(_TIMEOUT_PATTERN.search(str(err))))
 
 
 def dist_timeout_message(timeout: float, err: BaseException = None) -> str:

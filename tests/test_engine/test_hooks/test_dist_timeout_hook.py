@@ -34,6 +34,7 @@ def test_timeout_error_is_explained():
     assert is_dist_timeout(RuntimeError('Watchdog caught collective operation timeout'))
     assert not is_dist_timeout(RuntimeError('Expected more than 1 value per channel'))
     assert not is_dist_timeout(ValueError('timed out'))  # not a collective's error type
+    assert not is_dist_timeout(RuntimeError('DataLoader timed out after 5 seconds'))
     with pytest.raises(DistTimeoutError) as info:
         with explain_dist_timeout(2):
             raise RuntimeError(GLOO_TIMEOUT)
