@@ -29,7 +29,7 @@ def test_qcs_dist_train_two_ranks(tmp_path):
     cfg.write_text(
         f"_base_ = [{osp.join(ROOT, 'configs', 'qcs', 'qcs_synthfer.py')!r}]\n"
         "custom_imports = dict(imports=['lead_hooks'], allow_failed_imports=False)\n"
-        "custom_hooks = [dict(type='RunInfoHook'), dict(type='DatasetEpochHook'), "
+        "custom_hooks = [dict(type='DatasetEpochHook'), "
         "dict(type='DumpRankWeightsHook')]\n")
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(31500 + os.getpid() % 1000),
                PYTHONPATH=PYPATH, OMP_NUM_THREADS='1')

@@ -23,7 +23,7 @@ def derived_config(tmp_path, hooks: str, **overrides) -> str:
     lines = [f"_base_ = [{CFG!r}]",
              "custom_imports = dict(imports=['lead_hooks'], "
              "allow_failed_imports=False)",
-             f"custom_hooks = [dict(type='RunInfoHook'), {hooks}]"]
+             f"custom_hooks = [{hooks}]"]  # RunInfoHook is a default hook
     lines += [f'{k} = {v!r}' for k, v in overrides.items()]
     path = tmp_path / 'derived_cfg.py'
     path.write_text('\n'.join(lines) + '\n')
