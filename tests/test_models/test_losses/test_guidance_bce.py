@@ -60,6 +60,8 @@ def test_head_logs_loss_ce_and_loss_map_from_data_samples():
     head = MODELS.build(dict(type='FERClsHead', num_classes=3, in_channels=4, losses=[
         dict(type='FERCrossEntropyLoss'), dict(type='GuidanceBCELoss', loss_weight=0.5)]))
     assert head.target_fields == (('gt_label', 'guidance_map'), ('gt_score', ))
+    torch.nn.init.zeros_(head.fc.weight)
+    torch.nn.init.zeros_(head.fc.bias)
     a, g = toy()
     feats = dict(feat=torch.zeros(1, 4), attn_logits=a)
     ds = DataSample().set_gt_label(1)
