@@ -63,17 +63,16 @@ class RunInfoHook(Hook):
       (normalisation + test pipeline) and the Python / numpy / torch RNG states, so that
       ``--resume`` continues with the same random stream.
     - ``after_load_checkpoint``: restores those RNG states when resuming.
-    """
 
     It is a ``default_hooks`` entry (``run_info``) of ``configs/_base_/default_runtime.py``, so
     a config that sets its own ``custom_hooks`` (e.g. ``[dict(type='EMAHook')]``) keeps it.
     Listed a second time (e.g. in an older config's ``custom_hooks``), the later instance logs
     a WARNING in ``before_run`` and does nothing, so records are written once.
+    """
     priority = 'VERY_LOW'
 
     def __init__(self, restore_rng: bool = True):
         self.restore_rng = restore_rng
-
         self.duplicate = False
 
     def before_run(self, runner) -> None:
@@ -84,6 +83,7 @@ class RunInfoHook(Hook):
                 'RunInfoHook is registered twice: it is a default hook '
                 '(default_hooks.run_info in configs/_base_/default_runtime.py); remove '
                 "dict(type='RunInfoHook') from custom_hooks. The second instance is ignored.")
+
     def _splits(self, runner):
         out = OrderedDict()
         for split in ('train', 'val', 'test'):
@@ -133,9 +133,9 @@ class RunInfoHook(Hook):
                 json.dump(info, f, indent=2)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = checkpoint.setdefault('meta', {})
         if self.duplicate:
             return
+        meta = checkpoint.setdefault('meta', {})
         dataset_meta = meta.get('dataset_meta') or {}
         if 'classes' in dataset_meta:
             meta['classes'] = list(dataset_meta['classes'])
