@@ -109,6 +109,9 @@ class FERClassifier(BaseModel):
         super().train(mode)
         for name in self.frozen_aux_nets():
             self.aux_nets[name].eval()
+            # a network may let parts follow `mode` on purpose (MobileFaceNet(bn_mode='train'))
+            if hasattr(self.aux_nets[name], 'frozen_train'):
+                self.aux_nets[name].frozen_train(mode)
         return self
 
     def run_aux_nets(self, inputs: torch.Tensor, training: bool) -> Dict[str, tuple]:
