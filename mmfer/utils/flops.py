@@ -330,21 +330,12 @@ def load_config(config: str, cfg_options: Optional[dict] = None):
 
 
 def build_model_from_cfg(cfg, device: Union[str, torch.device] = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` under the config's ``default_scope`` (default ``'mmfer'``) the way
-    mmengine's Runner does (a top-level ``data_preprocessor`` is used when the model has none).
+    """:func:`mmfer.apis.build_model` (kept under this name for the analysis tools): ``cfg.model``
+    built as mmengine's Runner builds it — under the config's ``default_scope`` (default
+    ``'mmfer'``), with the top-level ``data_preprocessor`` merged in where the model has none.
 
     Weights stay randomly initialised: ``init_weights`` (which would load ``pretrained`` files)
     is not called, since neither MACs, parameter counts nor speed depend on the values.
     """
-    import mmfer  # noqa: F401  (registers every mmfer module)
-    from mmengine.registry import init_default_scope
-
-    from mmfer.registry import MODELS
-    if 'model' not in cfg:
-        raise KeyError(f'{cfg.filename}: the config has no `model` entry to build')
-    init_default_scope(cfg.get('default_scope', 'mmfer'))
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None and isinstance(model_cfg, dict):
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    return model.to(device)
+    from mmfer.apis.builder import build_model
+    return build_model(cfg, device=device)

@@ -186,9 +186,10 @@ def benchmark_config(config: str, args) -> dict:
     import torch
     from mmengine.optim import build_optim_wrapper
 
-    from mmfer.utils.flops import build_model_from_cfg, count_model_flops, load_config
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import count_model_flops, load_config
     cfg = load_config(config, args.cfg_options)
-    model = build_model_from_cfg(cfg, args.device)
+    model = build_model(cfg, args.device)
     torch.manual_seed(args.seed)
     # parameters read by the inference forward and its MACs per image (get_flops' numbers)
     counted = count_model_flops(model, (3, ) + tuple(args.shape), device=args.device)

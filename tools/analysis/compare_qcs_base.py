@@ -115,12 +115,8 @@ def summarise(rows: List[Dict[str, float]]) -> dict:
 
 def param_counts(config: str) -> dict:
     """Training parameters and those of the inference (base) network of a config."""
-    import mmfer  # noqa: F401
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmfer.registry import MODELS
-    init_default_scope('mmfer')
-    model = MODELS.build(Config.fromfile(osp.join(ROOT, config)).model)
+    from mmfer.apis import build_model
+    model = build_model(osp.join(ROOT, config))
     base = [model.backbone, model.neck, model.head]
     return dict(train_params=sum(p.numel() for p in model.parameters()),
                 inference_params=sum(p.numel() for m in base for p in m.parameters()))

@@ -103,9 +103,10 @@ def format_result(res, config: str, per_module: bool = False, depth: int = 3) ->
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; returns the result dict (what ``--out`` writes)."""
     args = parse_args(argv)
-    from mmfer.utils.flops import build_model_from_cfg, count_model_flops, load_config
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import count_model_flops, load_config
     cfg = load_config(args.config, args.cfg_options)
-    model = build_model_from_cfg(cfg, args.device)
+    model = build_model(cfg, args.device)
     res = count_model_flops(model, (3, ) + tuple(args.shape), batch_size=1, device=args.device)
     print(format_result(res, args.config, args.per_module, args.depth))
     result = dict(config=args.config, **res.to_dict())

@@ -13,7 +13,9 @@ both sides of a comparison.  ``filename`` / ``text``-like bookkeeping is not par
 differs (``key: A → B``, at most ``--max-values`` characters per value), plus the configs present
 in only one dump.  Exit status 0 when every common config is identical and both dumps hold the
 same configs, else 1.  Lists are compared element-wise, so a change in one pipeline step is
-reported as e.g. ``test_pipeline[2].size``.
+reported as e.g. ``test_pipeline[2].size``.  ``--runner-view`` compares what mmengine's Runner
+builds: the top-level ``data_preprocessor`` merged into ``model`` where the model states none
+(``Runner.__init__``: ``model.setdefault('data_preprocessor', data_preprocessor)``), on both sides.
 
 Used to check that a refactor of the configs (shared bases, dropped repetitions) leaves every
 resolved config as it was, or to list exactly what an intended change changed.
@@ -77,13 +79,26 @@ def diff(a: Any, b: Any, prefix: str = '') -> List[Tuple[str, Any, Any]]:
     return [] if a == b else [(prefix, a, b)]
 
 
+def runner_view(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """``cfg`` with the top-level ``data_preprocessor`` set as ``model.data_preprocessor`` where
+    the model has none — the model config mmengine's Runner (and :func:`mmfer.apis.build_model`)
+    builds."""
+    cfg = json.loads(json.dumps(cfg))
+    model, pre = cfg.get('model'), cfg.get('data_preprocessor')
+    if isinstance(model, dict) and pre is not None:
+        model.setdefault('data_preprocessor', pre)
+    return cfg
+
+
 def _short(v: Any, n: int) -> str:
     s = json.dumps(v, sort_keys=True, default=str)
     return s if len(s) <= n else s[:n - 3] + '...'
 
 
-def compare(dir_a: str, dir_b: str, max_values: int = 120) -> Tuple[int, List[str]]:
-    """Compare two dumps; returns (number of configs that differ or are missing, report lines)."""
+def compare(dir_a: str, dir_b: str, max_values: int = 120,
+            runner: bool = False) -> Tuple[int, List[str]]:
+    """Compare two dumps (``runner``: through :func:`runner_view`); returns (number of configs
+    that differ or are missing, report lines)."""
     for d in (dir_a, dir_b):
         if not osp.isdir(d):
             raise FileNotFoundError(f'{d}: no such dump directory; write one with '
@@ -102,7 +117,8 @@ def compare(dir_a: str, dir_b: str, max_values: int = 120) -> Tuple[int, List[st
             bad += 1
             continue
         with open(osp.join(dir_a, name)) as fa, open(osp.join(dir_b, name)) as fb:
-            d = diff(json.load(fa), json.load(fb))
+            a, b = json.load(fa), json.load(fb)
+        d = diff(runner_view(a), runner_view(b)) if runner else diff(a, b)
         if not d:
             lines.append(f'{cfg}: identical')
             continue
@@ -122,6 +138,9 @@ def parse_args(argv: Optional[List[str]] = None):
                    help='compare two directories written by --out')
     p.add_argument('--root', default=osp.join(ROOT, 'configs'),
                    help='configs directory to resolve (default: the repository configs/)')
+    p.add_argument('--runner-view', action='store_true',
+                   help='compare the model the Runner builds (top-level data_preprocessor merged '
+                        'into model where it has none)')
     p.add_argument('--max-values', type=int, default=120,
                    help='characters printed per differing value')
     return p.parse_args(argv)
@@ -135,7 +154,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         names = dump(args.root, args.out)
         print(f'wrote {len(names)} resolved configs to {args.out}')
         return 0
-    bad, lines = compare(*args.compare, max_values=args.max_values)
+    bad, lines = compare(*args.compare, max_values=args.max_values,
+                         runner=args.runner_view)
     print('\n'.join(lines))
     print(f'{len([x for x in lines if not x.startswith(" ")]) - bad} identical, {bad} different')
     return 1 if bad else 0
