@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmfer.registry import MODELS
+from mmfer.apis import build_model, model_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
@@ -40,12 +40,12 @@ def test_config_list_is_complete():
 def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.get('default_scope') == 'mmfer'
-    model = MODELS.build(cfg.model)   # no init_weights: pretrained files are not needed to build
+    model = build_model(cfg)   # as the Runner builds it; no init_weights (no pretrained files)
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params > 0
     head_classes = cfg.model.head.num_classes
     # the head, the data preprocessor and every dataset that states a class count agree
-    assert cfg.model.data_preprocessor.get('num_classes', head_classes) == head_classes
+    assert model_config(cfg).data_preprocessor.get('num_classes', head_classes) == head_classes
     for key, ds in _dataset_cfgs(cfg):
         if 'num_classes' in ds:
             assert ds['num_classes'] == head_classes, (key, ds['num_classes'], head_classes)

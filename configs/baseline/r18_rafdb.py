@@ -5,5 +5,4 @@ _base_ = [
     '../_base_/schedules/sgd_40e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(data_preprocessor={{_base_.data_preprocessor}})
 train_dataloader = dict(batch_size=256)

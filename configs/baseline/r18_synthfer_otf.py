@@ -6,7 +6,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(stem_channels=32, base_channels=32),
     head=dict(in_channels=256),
 )

@@ -11,7 +11,7 @@ _base_ = [
 num_classes = 7
 # K = number of classes, as the official affectnet.py (AffinityLoss(num_class=args.num_class));
 # the base's default is the official RAF-DB K = 8
-model = dict(data_preprocessor={{_base_.data_preprocessor}}, head=dict(losses=[
+model = dict(head=dict(losses=[
     dict(type='FERCrossEntropyLoss', loss_weight=1.0),
     dict(type='AffinityLoss', num_centers=num_classes, feat_dim=512, loss_weight=1.0),
     dict(type='PartitionLoss', mode='official', loss_weight=1.0),

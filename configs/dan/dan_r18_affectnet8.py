@@ -5,7 +5,6 @@
 _base_ = ['./dan_r18_affectnet7.py']
 num_classes = 8
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
     head=dict(
         num_classes=num_classes,
         losses=[

@@ -11,7 +11,6 @@ _base_ = [
 ]
 num_classes = 7
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     head=dict(losses=[
         dict(type='FERCrossEntropyLoss', loss_weight=1.0),
         # K = 8 centers for 7 classes: what the released 89.70 % model was trained with

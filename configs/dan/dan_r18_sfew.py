@@ -10,7 +10,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
-model = dict(data_preprocessor={{_base_.data_preprocessor}})
 
 img_size = 224
 train_pipeline = [

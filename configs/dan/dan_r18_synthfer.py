@@ -19,7 +19,6 @@ _base_ = [
 num_classes = 7
 feat_channels = 256
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(stem_channels=32, base_channels=32),
     neck=dict(in_channels=feat_channels, reduction_channels=128, ca_hidden=16),
     head=dict(

@@ -12,7 +12,6 @@
 _base_ = ['./dcs_affectnet7.py']
 num_classes = 8
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
     neck=dict(vit=dict(drop_ratio=0.2, proj_drop_ratio=0.2)),
     head=dict(num_classes=num_classes),
     cross_neck=dict(residual_style='pre'),

@@ -1,7 +1,9 @@
 # DCS on FERPlus (qcs.md §10): 2 branches (a, p), 8 classes. SAM(Adam) ρ 0.05, lr 8e-6, batch 24
 # pairs (the paper states 48), 150 epochs, ExponentialLR(0.98) per epoch, weight decay 0,
 # VIT_cross dropout 0.2 (8-class ViT file: also after the attention projection), CSA pre-norm.
-# Augmentation as QCS FERPlus with Resize(234) instead of 232 (the paper states 234 for both).
+# Augmentation as QCS FERPlus with Resize((234, 234)) instead of (232, 232) (the paper states 234
+# for both; the official main_DCS_ferplus.py squashes to the square, as QCS does). The pipelines
+# are restated because an mmengine config cannot parametrise a base's list by one value.
 _base_ = ['./qcs_ferplus.py']
 model = dict(
     type='DCSClassifier',
@@ -14,7 +16,7 @@ crop = 224
 train_pipeline = [
     dict(type='LoadFERImage'),
     dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/Resize', size=resize),
+    dict(type='torchvision/Resize', size=(resize, resize)),
     dict(type='torchvision/RandomHorizontalFlip', p=0.5),
     dict(type='torchvision/RandomRotation', degrees=10),
     dict(type='torchvision/RandomCrop', size=crop),
@@ -28,7 +30,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadFERImage'),
     dict(type='NumpyToPIL', to_rgb=True),
-    dict(type='torchvision/Resize', size=resize),
+    dict(type='torchvision/Resize', size=(resize, resize)),
     dict(type='torchvision/CenterCrop', size=crop),
     dict(type='PILToNumpy', to_bgr=True),
     dict(type='PackInputs'),

@@ -10,7 +10,6 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(base_channels=16, input_resize=None),
     neck=dict(in_channels=(16, 32, 64), embed_dim=128, num_tokens=48,
               vit=dict(depth=1, num_heads=4, mlp_ratio=4., drop_ratio=0.)),

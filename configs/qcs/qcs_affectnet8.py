@@ -5,7 +5,6 @@
 _base_ = ['./qcs_affectnet7.py']
 num_classes = 8
 model = dict(
-    data_preprocessor=dict(num_classes=num_classes),
     head=dict(num_classes=num_classes),
     cross_vit=dict(drop_ratio=0.0),
 )

@@ -77,18 +77,14 @@ def load_images(args):
 
 
 def build_model(args):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    import mmfer  # noqa: F401
-    from mmfer.registry import MODELS
+    """(config, model in eval mode on ``args.device``, class names of the checkpoint or None);
+    the model is built by :func:`mmfer.apis.build_model` (as the Runner builds it)."""
+    from mmfer.apis import build_model as build_fer_model
+    from mmfer.apis import load_model_config
     from mmfer.utils.checkpoint import load_checkpoint
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmfer'))
+    cfg = load_model_config(args.config, args.cfg_options)
     torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
+    model = build_fer_model(cfg)
     classes = None
     if args.checkpoint:
         ckpt = load_checkpoint(model, args.checkpoint, ignore_missing=[r'^head\.losses\.'])

@@ -38,7 +38,7 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
 
     import mmfer  # noqa: F401  (registers the plugins)
-    from mmfer.registry import MODELS
+    from mmfer.apis import build_model
     from mmfer.utils.checkpoint import extract_state_dict, safe_torch_load, strip_prefix
     from mmfer.utils.converters.dan import (DAN_DATASETS, convert_dan_checkpoint,
                                             infer_dan_layout)
@@ -51,7 +51,7 @@ def main(argv=None):
     init_default_scope(cfg.get('default_scope', 'mmfer'))
     cfg.model.head.num_classes = num_classes
     cfg.model.neck.num_heads = num_heads
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     out = convert_dan_checkpoint(ckpt, args.dataset, model=model, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(out, args.dst)

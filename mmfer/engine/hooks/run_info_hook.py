@@ -43,7 +43,8 @@ def _unwrap(model):
 
 def _input_settings(cfg) -> dict:
     """Normalisation and test pipeline: what inference needs to reproduce the inputs."""
-    pre = dict(cfg.model.get('data_preprocessor', None) or {})
+    # the model's own, else the top-level one (the Runner merges it into the model the same way)
+    pre = dict(cfg.model.get('data_preprocessor', None) or cfg.get('data_preprocessor') or {})
     test = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
     pipeline = test.get('dataset', {}).get('pipeline', []) if test else []
     return dict(mean=pre.get('mean'), std=pre.get('std'), to_rgb=pre.get('to_rgb'),

@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.structures import DataSample
 
+from mmfer.apis import model_config
 from mmfer.registry import MODELS
 from mmfer.utils.params import count_parameters, count_parameters_by_module
 
@@ -132,7 +133,8 @@ def test_other_configs_build(name):
     cfg = Config.fromfile(osp.join(ROOT, f'configs/dan/dan_r18_{name}.py'))
     assert cfg.train_dataloader.get('drop_last', False) is False  # official: last batch kept
     c = cfg.model.head.num_classes
-    assert cfg.model.data_preprocessor.num_classes == c
+    # the top-level data_preprocessor, merged into the model as the Runner does
+    assert model_config(cfg).data_preprocessor.num_classes == c
     affinity = [loss for loss in cfg.model.head.losses if loss.type == 'AffinityLoss'][0]
     # official K: affectnet.py passes the class count, otherwise the default 8
     assert affinity.num_centers == (c if name.startswith('affectnet') else 8)
