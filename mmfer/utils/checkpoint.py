@@ -755,3 +755,61 @@ def register_mmengine_loaders() -> None:
 
 
 register_mmengine_loaders()
+
+# ---------------------------------------------------------------------------------------------
+# pickles of numpy arrays (VGGFace2 ``*_ft_weight.pkl``)
+
+#: the globals a pickle of numpy arrays needs: ndarray / dtype reconstruction, nothing else
+#: (``_codecs.encode`` only as the latin-1 text→bytes step protocol-2 writers use)
+NUMPY_GLOBALS = {k: v for k, v in DATA_GLOBALS.items()
+                 if k[0].startswith('numpy') or k == ('_codecs', 'encode')}
+
+
+class NumpyOnlyUnpickler(RestrictedUnpickler):
+    """:class:`RestrictedUnpickler` narrowed to :data:`NUMPY_GLOBALS`: numpy arrays, dtypes
+    and scalars in plain containers; no tensor, no stub, no other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+        obj = NUMPY_GLOBALS.get((module, name))
+        if obj is not None:
+            return obj
+        raise UnsafeCheckpointError(
+            f'{self.source}: refused to unpickle global {module}.{name}: a numpy weight file may '
+            'only hold numpy arrays (ndarray/dtype reconstruction) in plain containers.\n'
+            '  Why: unpickling any other global can run arbitrary code. Nothing from the file '
+            'was executed.\n  ' + (self.fix or 'Use the original file of the release.'),
+            path=self.source)
+
+
+def numpy_pickle_load(path, encoding: str = 'latin1', what: str = 'numpy weight',
+                      fix: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """Read a pickle of a plain dict ``name → numpy array`` (e.g. VGGFace2's
+    ``senet50_ft_weight.pkl``, written by Python 2: ``encoding='latin1'``) through
+    :class:`NumpyOnlyUnpickler`.
+
+    Raises:
+        CheckpointNotFoundError: no such file.
+        UnsafeCheckpointError: the file needs any global besides numpy array reconstruction.
+        CorruptCheckpointError: not a readable pickle, or not a dict of str → ndarray.
+    """
+    path = _check_file(path, what)
+    with open(path, 'rb') as f:
+        try:
+            obj = NumpyOnlyUnpickler(f, source=path, fix=fix, encoding=encoding).load()
+        except UnsafeCheckpointError:
+            raise
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, IndexError,
+                AttributeError, TypeError, UnicodeDecodeError) as err:
+            raise _corrupt(path, err) from None
+    bad = ([type(obj).__name__] if not isinstance(obj, dict) else
+           [f'{k!r}: {type(v).__name__}' for k, v in obj.items()
+            if not isinstance(k, str) or not isinstance(v, np.ndarray)])
+    if bad:
+        raise CorruptCheckpointError(
+            f'{path}: expected a pickled dict of name → numpy array, found {bad[:5]}'
+            + (f' ... ({len(bad) - 5} more)' if len(bad) > 5 else '') + '.', path=path)
+    return obj
