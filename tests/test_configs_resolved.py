@@ -122,3 +122,17 @@ def test_checkpoint_input_settings(name):
     got = _input_settings(cfg)
     assert (got['mean'], got['std'], got['to_rgb']) == (MEAN, STD, True)
     assert got['test_pipeline'] == [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
+
+
+@pytest.mark.parametrize('name', sorted(SAM_RECIPES) + ['qcs/qcs_synthfer.py',
+                                                        'qcs/dcs_synthfer.py'])
+def test_qcs_base_loss_weight(name):
+    """QCS / DCS: the base head's CE has weight 0.5 (loss_base), so with the cross head's
+    0.5 · CE the total is the spec's average of 2V CEs (qcs.md §5); POSTER++ alone keeps 1."""
+    cfg = _cfg(name)
+    losses = cfg.model.head.losses
+    if cfg.model.type == 'FERClassifier':
+        assert losses == [dict(type='FERCrossEntropyLoss', loss_weight=1.0)]
+    else:
+        assert losses == [dict(type='FERCrossEntropyLoss', loss_weight=0.5,
+                               loss_name='loss_base')]

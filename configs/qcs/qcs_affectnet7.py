@@ -11,24 +11,13 @@
 # Disgust images to the training set with ExtraClassSamples, as
 # configs/qcs/qcs_affectnet8_extra-minority.py does for 8 classes.
 _base_ = [
-    '../_base_/models/poster_base_ir50.py',
+    '../_base_/models/qcs_poster_ir50.py',
     '../_base_/datasets/qcs_affectnet7.py',
     '../_base_/schedules/sam_adam_exp.py',
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
-model = dict(
-    type='QCSClassifier',
-    num_branches=4,
-    branch_bn='separate',
-    connection='vit',
-    backbone=dict(pretrained='checkpoints/ir50.pth'),
-    neck=dict(vit=dict(depth=2, num_heads=8, mlp_ratio=4., drop_ratio=0.0, proj_drop_ratio=0.0)),
-    head=dict(num_classes=num_classes),
-    cross_neck=dict(type='CrossSimilarityAttention', mode='qcs_sd', gamma=1.0, minmax='batch',
-                    residual_style='post'),
-    cross_vit=dict(depth=1, num_heads=8, mlp_ratio=4., drop_ratio=0.4, proj_drop_ratio=0.0),
-)
+model = dict(head=dict(num_classes=num_classes), cross_vit=dict(drop_ratio=0.4))
 train_dataloader = dict(
     sampler=dict(type='ClassBalancedSampler', num_samples=1 / 12),
     dataset=dict(

@@ -6,23 +6,15 @@
 # RandomRotation(10) → RandomCrop(224) → ColorJitter → RandomErasing(0.02–0.1); test
 # Resize((232, 232)) → CenterCrop(224).
 _base_ = [
-    '../_base_/models/poster_base_ir50.py',
+    '../_base_/models/qcs_poster_ir50.py',
     '../_base_/datasets/qcs_ferplus.py',
     '../_base_/schedules/sam_adam_exp.py',
     '../_base_/default_runtime.py',
 ]
 num_classes = 8
 model = dict(
-    type='QCSClassifier',
-    num_branches=4,
-    branch_bn='separate',
-    connection='vit',
-    backbone=dict(pretrained='checkpoints/ir50.pth'),
-    neck=dict(vit=dict(depth=2, num_heads=8, mlp_ratio=4., drop_ratio=0., proj_drop_ratio=0.)),
     head=dict(num_classes=num_classes),
-    cross_neck=dict(type='CrossSimilarityAttention', mode='qcs_sd', gamma=1.0, minmax='batch',
-                    residual_style='post'),
-    cross_vit=dict(depth=1, num_heads=8, mlp_ratio=4., drop_ratio=0.2, proj_drop_ratio=0.2),
+    cross_vit=dict(drop_ratio=0.2, proj_drop_ratio=0.2),
 )
 train_dataloader = dict(
     dataset=dict(

@@ -5,29 +5,18 @@
 # classes (y′ frequency-weighted), n2 from y′. Inference runs the base network only
 # (40,700,039 params, 8.12 GMACs); the training model has 66,810,513 params.
 # The ‡ setting (IR-50 from a trained QCS AffectNet-8 model, lr 3e-6) is qcs_rafdb_ft-affectnet8.py.
-# Augmentation: _base_/datasets/qcs_rafdb.py; schedule: _base_/schedules/sam_adam_exp.py. The
-# model's data preprocessor is the top-level `data_preprocessor` (merged as mmengine's Runner
-# does; QCSClassifier makes it a MultiViewDataPreprocessor for N×V×3×H×W batches).
+# Model: _base_/models/qcs_poster_ir50.py; augmentation: _base_/datasets/qcs_rafdb.py; schedule:
+# _base_/schedules/sam_adam_exp.py. The model's data preprocessor is the top-level
+# `data_preprocessor` (merged as mmengine's Runner does; QCSClassifier makes it a
+# MultiViewDataPreprocessor for N×V×3×H×W batches).
 _base_ = [
-    '../_base_/models/poster_base_ir50.py',
+    '../_base_/models/qcs_poster_ir50.py',
     '../_base_/datasets/qcs_rafdb.py',
     '../_base_/schedules/sam_adam_exp.py',
     '../_base_/default_runtime.py',
 ]
 num_classes = 7
-model = dict(
-    type='QCSClassifier',
-    num_branches=4,
-    branch_bn='separate',  # official: one backbone call per branch (per-branch BN statistics)
-    connection='vit',
-    # MS-Celeb-1M IR-50 of POSTER_V2 / QCS, loaded strictly at init_weights
-    backbone=dict(pretrained='checkpoints/ir50.pth'),
-    neck=dict(vit=dict(depth=2, num_heads=8, mlp_ratio=4., drop_ratio=0., proj_drop_ratio=0.)),
-    head=dict(num_classes=num_classes),
-    cross_neck=dict(type='CrossSimilarityAttention', mode='qcs_sd', gamma=1.0, minmax='batch',
-                    residual_style='post'),
-    cross_vit=dict(depth=1, num_heads=8, mlp_ratio=4., drop_ratio=0., proj_drop_ratio=0.),
-)
+model = dict(head=dict(num_classes=num_classes))
 
 train_dataloader = dict(
     # anchors: a shuffled pass (the base's DefaultSampler); partners drawn by QuadrupletDataset

@@ -11,6 +11,8 @@ model = dict(
     num_branches=4,
     branch_bn='separate',
     connection='vit',
+    # base CE weight 0.5 (loss_base): L = 1/(2V) Σ_X [CE(base_X) + CE(cross_X)] (qcs.md §5)
+    head=dict(losses=[dict(type='FERCrossEntropyLoss', loss_weight=0.5, loss_name='loss_base')]),
     cross_neck=dict(type='CrossSimilarityAttention', mode='qcs_sd', gamma=1.0, minmax='batch',
                     residual_style='post'),
     cross_vit=dict(depth=1, num_heads=4, mlp_ratio=4., drop_ratio=0., proj_drop_ratio=0.),

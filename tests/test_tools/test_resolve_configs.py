@@ -44,7 +44,8 @@ def test_dump_and_compare(tmp_path):
     r = _run('--compare', str(tmp_path / 'd1'), str(tmp_path / 'd2'))
     assert r.returncode == 1
     lines = r.stdout.splitlines()
-    assert lines[:2] == ['m/a.py: 1 differing key(s)', '    test_pipeline[0].size: 232 -> [232, 232]']
+    assert lines[:2] == ['m/a.py: 1 differing key(s)',
+                         '    test_pipeline[0].size: 232 -> [232, 232]']
     assert lines[-1] == '0 identical, 2 different'
 
     # a.py (data preprocessor only at top level) vs b.py (stated in the model): raw views differ,

@@ -1,10 +1,11 @@
 """Dump every shipped config fully resolved, and compare two such dumps.
 
     python tools/analysis/resolve_configs.py --out DIR [--root configs]
-    python tools/analysis/resolve_configs.py --compare DIR_A DIR_B
+    python tools/analysis/resolve_configs.py --compare DIR_A DIR_B [--runner-view]
 
-``--out``: for every ``ROOT/**/*.py`` outside ``_base_`` folders, ``Config.fromfile(path).to_dict()``
-(``_base_`` inheritance, ``{{_base_.x}}`` references and ``_delete_`` applied) is written to
+``--out``: for every ``ROOT/**/*.py`` outside ``_base_`` folders,
+``Config.fromfile(path).to_dict()`` (``_base_`` inheritance, ``{{_base_.x}}`` references and
+``_delete_`` applied) is written to
 ``DIR/<path relative to ROOT with / replaced by __>.json`` as JSON with sorted keys; values JSON
 cannot hold (tuples become lists, anything else ``str(value)``) are converted the same way on
 both sides of a comparison.  ``filename`` / ``text``-like bookkeeping is not part of ``to_dict``.

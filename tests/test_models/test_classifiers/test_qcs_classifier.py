@@ -296,25 +296,26 @@ def test_runner_two_iterations_with_sam(tmp_path):
 # qcs.md §10.1 (official code values; qcs_rafdb = the non-‡ setting, see the spec)
 RECIPES = {
     # config: (classifier, branches, K, lr, batch, epochs, sampler num_samples, negatives,
-    #          VIT_base drop, VIT_cross drop, residual, train resize, erasing scale)
+    #          VIT_base drop, VIT_cross drop, residual, train resize (h, w: the official
+    #          scripts squash to a square), erasing scale)
     'qcs_rafdb': ('QCSClassifier', 4, 7, 4e-6, 24, 200, None, 'frequency', 0., 0., 'post',
                   (224, 224), (0.02, 0.1)),
     'qcs_rafdb_ft-affectnet8': ('QCSClassifier', 4, 7, 3e-6, 24, 200, None, 'frequency', 0.,
                                 0., 'post', (224, 224), (0.02, 0.1)),
     'qcs_ferplus': ('QCSClassifier', 4, 8, 3.5e-6, 24, 150, None, 'frequency', 0., .2, 'post',
-                    232, (0.02, 0.1)),
+                    (232, 232), (0.02, 0.1)),
     'qcs_ferplus_ft-affectnet8': ('QCSClassifier', 4, 8, 2.5e-6, 24, 150, None, 'frequency', 0.,
-                                  .2, 'post', 232, (0.02, 0.1)),
+                                  .2, 'post', (232, 232), (0.02, 0.1)),
     'qcs_affectnet7': ('QCSClassifier', 4, 7, 4e-6, 24, 150, 1 / 12, 'balanced', 0., .4, 'post',
-                       236, (0.03, 0.1)),
+                       (236, 236), (0.03, 0.1)),
     'qcs_affectnet8': ('QCSClassifier', 4, 8, 4e-6, 24, 100, 1 / 12, 'balanced', 0., 0., 'post',
-                       236, (0.03, 0.1)),
+                       (236, 236), (0.03, 0.1)),
     'dcs_rafdb': ('DCSClassifier', 2, 7, 9e-6, 48, 200, None, None, 0., .2, 'post', (224, 224),
                   (0.02, 0.1)),
-    'dcs_ferplus': ('DCSClassifier', 2, 8, 8e-6, 24, 150, None, None, 0., .2, 'pre', 234,
+    'dcs_ferplus': ('DCSClassifier', 2, 8, 8e-6, 24, 150, None, None, 0., .2, 'pre', (234, 234),
                     (0.02, 0.1)),
-    'dcs_affectnet7': ('DCSClassifier', 2, 7, 9e-6, 48, 100, 1 / 8, None, 0., .4, 'post', 236,
-                       (0.03, 0.1)),
+    'dcs_affectnet7': ('DCSClassifier', 2, 7, 9e-6, 48, 100, 1 / 8, None, 0., .4, 'post',
+                       (236, 236), (0.03, 0.1)),
     'dcs_affectnet8': ('DCSClassifier', 2, 8, 8e-6, 48, 50, 1 / 8, None, .2, .5, 'pre',
                        (224, 224), (0.02, 0.1)),
 }
