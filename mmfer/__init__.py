@@ -6,6 +6,7 @@ Importing mmfer registers every dataset, transform, model, metric and hook in
 """
 from .version import __version__
 from .utils import checkpoint as _checkpoint  # noqa: F401  (safe globals)
-from . import datasets, engine, evaluation, models, visualization  # noqa: F401,E402
+from . import apis, datasets, engine, evaluation, models, utils, visualization  # noqa: F401,E402
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'apis', 'datasets', 'engine', 'evaluation', 'models', 'utils',
+           'visualization']
