@@ -136,3 +136,33 @@ def test_qcs_base_loss_weight(name):
     else:
         assert losses == [dict(type='FERCrossEntropyLoss', loss_weight=0.5,
                                loss_name='loss_base')]
+
+
+def test_qcs_config_loss_is_the_spec_average():
+    """The shipped tiny QCS config built as the Runner builds it: loss_base = 1/(2V) Σ_X CE of
+    the base head over the 4 views (labels y, y, y′, y′), loss_cross its cross counterpart."""
+    import torch
+    import torch.nn.functional as F
+    from mmpretrain.structures import DataSample
+
+    from mmfer.apis import build_model
+    model = build_model(osp.join(ROOT, 'configs', 'qcs', 'qcs_synthfer.py')).eval()
+    torch.manual_seed(0)
+    inputs = torch.rand(2, 4, 3, 64, 64) * 255
+    y, y_neg = [0, 3], [5, 1]
+    samples = []
+    for a, b in zip(y, y_neg):
+        ds = DataSample().set_gt_label(a)
+        ds.set_field(torch.tensor([b]), 'neg_label')
+        samples.append(ds)
+    with torch.no_grad():
+        x = model.data_preprocessor(dict(inputs=inputs), False)['inputs']
+        losses = model.loss(x, samples)
+        targets = [torch.tensor(y), torch.tensor(y), torch.tensor(y_neg), torch.tensor(y_neg)]
+        feats = [model.extract_feat(x[:, v]) for v in range(4)]
+        ce = [F.cross_entropy(model.head(f), t) for f, t in zip(feats, targets)]
+        cross = [F.cross_entropy(model.cross_head.fc(o['feat']), t)
+                 for o, t in zip(model.cross_neck(feats), targets)]
+    assert set(losses) == {'loss_base', 'loss_cross'}
+    torch.testing.assert_close(losses['loss_base'], sum(ce) / 8, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(losses['loss_cross'], sum(cross) / 8, atol=1e-6, rtol=1e-6)
