@@ -146,3 +146,19 @@ def test_paths(model, bgr, tmp_path):
 def test_needs_init_model(bgr):
     with pytest.raises(AttributeError, match='needs a model from mmfer.apis.init_model'):
         inference_model(torch.nn.Linear(2, 2), bgr)
+
+
+def test_init_model_file_errors(tmp_path):
+    """A checkpoint path that is missing, or a file that is not a checkpoint, gets mmfer's
+    error naming the file and the fix (mmfer.utils.checkpoint)."""
+    from mmfer.utils.checkpoint import CorruptCheckpointError
+    missing = tmp_path / 'none.pth'
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        init_model(CFG, str(missing))
+    text = tmp_path / 'notes.pth'
+    text.write_text('this is not a checkpoint\n')
+    with pytest.raises(CorruptCheckpointError) as err:
+        init_model(CFG, str(text))
+    msg = str(err.value)
+    assert msg.startswith(f'{text}: not a readable PyTorch checkpoint')
+    assert 'Fix: compare its size / checksum with the source' in msg
