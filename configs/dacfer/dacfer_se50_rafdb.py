@@ -1,0 +1,13 @@
+# DacFER ablation (dacfer.md §2, Table 3)
+# + LAC + GAC = DacFER: SE-ResNet-50 + CE on view 0 + CAM flip consistency (λ 1) on the (image,
+# flip) pair.
+# RAF-DB basic (7 classes, test split); Adam 1e-3, ExponentialLR 0.9, 60 epochs, batch 64.
+# Reference: paper Table 3: baseline 88.66, LAC 88.98, DacFER 90.61.
+_base_ = [
+    './_base_/dacfer_se50.py',
+    './_base_/rafdb_crop224.py',
+    './_base_/schedule_rafdb.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(dataset=dict(pipeline={{_base_.pair_train_pipeline}}))
+randomness = dict(seed=0)

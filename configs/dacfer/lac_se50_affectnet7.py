@@ -1,0 +1,12 @@
+# DacFER ablation (dacfer.md §2, Table 3)
+# + LAC: VGGFace2 SE-ResNet-50 (senet50_ft; the SE gates are the local attention correction) + CE.
+# AffectNet-7 (validation set as test, class-balanced sampling); Adam 1e-4, StepLR(5, 0.2), 20
+# epochs, batch 64.
+# Reference: paper Table 3: baseline 62.09, LAC 63.32, DacFER 65.46.
+_base_ = [
+    './_base_/lac_se50.py',
+    './_base_/affectnet7_crop224.py',
+    './_base_/schedule_affectnet.py',
+    '../_base_/default_runtime.py',
+]
+randomness = dict(seed=0)
