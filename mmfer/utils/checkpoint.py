@@ -60,7 +60,18 @@ from typing import Callable, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 import torch
+from mmengine.fileio.backends import LocalBackend
 from mmengine.logging import HistoryBuffer, MMLogger, print_log
+
+__all__ = [
+    'LOSS_STATE_KEYS', 'SAFE_GLOBALS', 'DATA_GLOBALS', 'CheckpointError', 'CheckpointMismatchError',
+    'UnsafeCheckpointError', 'CorruptCheckpointError', 'CheckpointNotFoundError', 'MainStub',
+    'RestrictedUnpickler', 'safe_torch_load', 'restricted_torch_load', 'restricted_pickle_load',
+    'refusal_message', 'stub_state_dict', 'tensors_only', 'extract_state_dict', 'strip_prefix',
+    'state_dict_problems', 'check_state_dict', 'load_checkpoint', 'load_pretrained',
+    'atomic_write_bytes', 'atomic_torch_save', 'AtomicLocalBackend', 'load_from_mmfer_safe_local',
+    'register_mmengine_loaders'
+]
 
 #: model keys of loss state (e.g. DAN's affinity centers): additive, trained with the model,
 #: absent from converted official files, so loaders that predict or fine-tune may skip them
@@ -674,26 +685,29 @@ def atomic_torch_save(obj, path) -> None:
     atomic_write_bytes(buf.getbuffer(), path)
 
 
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's ``LocalBackend`` whose ``put`` / ``put_text`` write a temporary file in the
+    same directory and ``os.replace`` it into place (:func:`atomic_write_bytes`); installed as
+    mmengine's ``local`` (and the deprecated ``FileClient``'s ``disk``) backend on import."""
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(obj, filepath)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        atomic_write_bytes(obj.encode(encoding), filepath)
+
+
 def _install_atomic_local_backend() -> None:
     """Make mmengine's local file backend write atomically (checkpoints, ``last_checkpoint``)."""
     from mmengine.fileio import io as mm_io
-    from mmengine.fileio.backends import LocalBackend, register_backend
-
-    class AtomicLocalBackend(LocalBackend):
-        """mmengine's ``LocalBackend`` whose ``put`` / ``put_text`` write a temporary file in
-        the same directory and ``os.replace`` it into place (installed by ``import mmfer``)."""
-
-        def put(self, obj: bytes, filepath) -> None:
-            atomic_write_bytes(obj, filepath)
-
-        def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
-            atomic_write_bytes(obj.encode(encoding), filepath)
-
+    from mmengine.fileio.backends import register_backend
+    from mmengine.fileio.file_client import FileClient
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+    # the deprecated FileClient path (CheckpointHook(file_client_args=...)) uses 'disk'
+    FileClient.register_backend('disk', AtomicLocalBackend, force=True)
     for key, inst in list(mm_io.backend_instances.items()):  # instances made before import
         if type(inst) is LocalBackend:
             mm_io.backend_instances[key] = AtomicLocalBackend()
-    globals()['AtomicLocalBackend'] = AtomicLocalBackend
 
 
 _install_atomic_local_backend()
@@ -755,6 +769,7 @@ def register_mmengine_loaders() -> None:
 
 
 register_mmengine_loaders()
+
 
 # ---------------------------------------------------------------------------------------------
 # pickles of numpy arrays (VGGFace2 ``*_ft_weight.pkl``)
