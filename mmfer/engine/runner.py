@@ -76,6 +76,17 @@ class FERRunner(Runner):
 
     _mmfer_resuming = False
 
+    def build_optim_wrapper(self, optim_wrapper):
+        """mmengine's, with :class:`~mmfer.engine.optimizers.FEROptimWrapperConstructor` as the
+        default constructor: parameters with ``requires_grad=False`` (frozen auxiliary networks,
+        frozen backbone stages) are left out of the optimizer. A config's own ``constructor``
+        wins."""
+        if (isinstance(optim_wrapper, dict) and 'constructor' not in optim_wrapper
+                and isinstance(optim_wrapper.get('optimizer'), dict)):
+            optim_wrapper = type(optim_wrapper)(optim_wrapper,
+                                                constructor='FEROptimWrapperConstructor')
+        return super().build_optim_wrapper(optim_wrapper)
+
     def resume(self, filename: str, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True,
                map_location: Union[str, Callable] = 'default') -> None:
