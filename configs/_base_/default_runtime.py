@@ -1,5 +1,7 @@
 # Runtime shared by every mmfer config.
 default_scope = 'mmfer'
+# strict load_from / --resume, opt-in load_from_partial (mmfer/engine/runner.py)
+runner_type = 'FERRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -81,13 +81,13 @@ def build_model(args):
     the model is built by :func:`mmfer.apis.build_model` (as the Runner builds it)."""
     from mmfer.apis import build_model as build_fer_model
     from mmfer.apis import load_model_config
-    from mmfer.utils.checkpoint import load_checkpoint
+    from mmfer.utils.checkpoint import LOSS_STATE_KEYS, load_checkpoint
     cfg = load_model_config(args.config, args.cfg_options)
     torch.manual_seed(args.seed)
     model = build_fer_model(cfg)
     classes = None
     if args.checkpoint:
-        ckpt = load_checkpoint(model, args.checkpoint, ignore_missing=[r'^head\.losses\.'])
+        ckpt = load_checkpoint(model, args.checkpoint, ignore_missing=[LOSS_STATE_KEYS])
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         classes = meta.get('classes') or (meta.get('dataset_meta') or {}).get('classes')
     # --no-ckpt: the weights the modules got at construction (seeded); a smoke test only

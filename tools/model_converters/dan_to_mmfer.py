@@ -15,7 +15,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -34,6 +33,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from mmfer.utils.checkpoint import atomic_torch_save
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -54,7 +54,7 @@ def main(argv=None):
     model = build_model(cfg)
     out = convert_dan_checkpoint(ckpt, args.dataset, model=model, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst)
+    atomic_torch_save(out, args.dst)  # temporary file + rename: never a partial dst
     print(f'converted {len(out["state_dict"])} entries ({num_classes} classes, {num_heads} '
           f'heads, classes {out["meta"]["classes"]}) from {args.src} to {args.dst}')
     return 0
