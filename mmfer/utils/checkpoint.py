@@ -70,7 +70,7 @@ __all__ = [
     'refusal_message', 'stub_state_dict', 'tensors_only', 'extract_state_dict', 'strip_prefix',
     'state_dict_problems', 'check_state_dict', 'load_checkpoint', 'load_pretrained',
     'atomic_write_bytes', 'atomic_torch_save', 'AtomicLocalBackend', 'load_from_mmfer_safe_local',
-    'register_mmengine_loaders'
+    'register_mmengine_loaders', 'NUMPY_GLOBALS', 'NumpyOnlyUnpickler', 'numpy_pickle_load'
 ]
 
 #: model keys of loss state (e.g. DAN's affinity centers): additive, trained with the model,
