@@ -231,3 +231,19 @@ def test_converter_output_is_atomic(tmp_path, monkeypatch):
     conv.main([str(src), str(dst)])
     assert len(safe_torch_load(dst)['state_dict']) == 120
     assert isinstance(safe_torch_load(dst)['state_dict'], (dict, OrderedDict))
+
+
+def test_test_tool_mismatch_names_the_file_in_lines(trained, tmp_path):
+    """tools/test.py on a damaged file: the error is lines naming the file (it was a KeyError
+    whose str showed a literal \\n and no path)."""
+    path = _variant(trained, tmp_path, 'missing_fc', lambda sd: sd.pop('head.fc.weight'))
+    spec = importlib.util.spec_from_file_location('mmfer_tool_test_strict',
+                                                  osp.join(ROOT, 'tools', 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(KeyError) as err:  # CheckpointMismatchError is also a KeyError
+        tool.main([TINY, path, '--work-dir', str(tmp_path / 'w')])
+    assert isinstance(err.value, CheckpointMismatchError)
+    assert str(err.value).splitlines()[:2] == [
+        f'{path} does not match FERClassifier:', '  1 missing keys: head.fc.weight']
+    assert not (tmp_path / 'w' / 'metrics.json').exists()
