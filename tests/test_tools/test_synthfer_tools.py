@@ -103,9 +103,12 @@ def test_writer_list_and_imagefolder(tmp_path):
 
 
 def test_writer_output_reads_with_rafdb_reader(tmp_path):
+    # RAFDB is always registered by `import mmfer` (mmfer.datasets exports it); the former
+    # "skip if RAFDB is not registered" branch could never run and is gone: a missing reader
+    # must fail this test, not skip it.
+    from mmfer.datasets import RAFDB
     from mmfer.registry import DATASETS
-    if 'RAFDB' not in DATASETS.module_dict:
-        pytest.skip('RAFDB reader not available')
+    assert DATASETS.get('RAFDB') is RAFDB
     writer = _load(WRITER, 'synthfer_writer')
     writer.main(['--out', str(tmp_path), '--num-train', '7', '--num-test', '3', '--size', '32',
                  '--workers', '1'])
@@ -113,6 +116,10 @@ def test_writer_output_reads_with_rafdb_reader(tmp_path):
     assert len(ds) == 3
     expect = assign_labels(3, 0, 'test').tolist()
     assert [ds.get_data_info(i)['gt_label'] for i in range(3)] == expect
+    train = DATASETS.build(dict(type='RAFDB', data_root=str(tmp_path), split='train'))
+    assert sorted(train.get_data_info(i)['gt_label'] for i in range(7)) == list(range(7))
+    img = cv2.imread(ds.get_data_info(0)['img_path'])
+    assert img is not None and img.shape == (32, 32, 3)
 
 
 def test_browse_dataset_synthfer_and_config(tmp_path):
