@@ -1,0 +1,10 @@
+# PCDA paper Table 1 row NeAA: RAF-DB 91.65 % in the paper (the full model
+# D+C+N is pcda_ir50_rafdb.py, 92.31 %). Without the dot-product attention f_fusion = f_img
+# (heatmap_mode='none'); without the cross attention the blocks are plain self-attention over the
+# fusion tokens (mmfer's choice; the paper does not say what replaces them).
+# Neither part reads the landmark network, so it is not built (aux_nets=None).
+_base_ = ['./pcda_ir50_rafdb.py']
+model = dict(
+    aux_nets=None,
+    neck=dict(heatmap_mode='none', cross_attention=False),
+)
