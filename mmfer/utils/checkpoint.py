@@ -346,9 +346,19 @@ def _check_file(path, what: str = 'checkpoint') -> str:
     return path
 
 
+def _torch_reason(text: str) -> str:
+    """The cause inside torch's weights-only error text, without its "re-run with
+    weights_only=False" advice and documentation link."""
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not any(
+        s in ln for s in ('weights_only', 'Check the documentation', 'Weights only load failed'))]
+    return lines[0] if lines else '(no text)'
+
+
 def _corrupt(path: str, err: BaseException) -> CorruptCheckpointError:
     size = osp.getsize(path) if osp.isfile(path) else -1
-    detail = f'{type(err).__name__}: {str(err).splitlines()[0] if str(err) else "(no text)"}'
+    detail = f'{type(err).__name__}: {_torch_reason(str(err))}'
     return CorruptCheckpointError(
         f'{path}: not a readable PyTorch checkpoint ({size} bytes; {detail}).\n'
         '  The file is not a checkpoint (e.g. a text or HTML page saved under a .pth name), or it '
