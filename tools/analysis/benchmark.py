@@ -96,8 +96,9 @@ def num_classes_of(model) -> int:
 
 
 def num_views_of(model) -> int:
-    """Views per training sample: the model's ``num_branches`` attribute, else 1."""
-    v = getattr(model, 'num_branches', 1)
+    """Views per training sample: the model's ``num_branches`` (QCS) or ``num_views``
+    (MultiViewClassifier, e.g. DacFER) attribute, else 1."""
+    v = getattr(model, 'num_branches', getattr(model, 'num_views', 1))
     return int(v) if v else 1
 
 

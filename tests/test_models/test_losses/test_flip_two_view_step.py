@@ -122,3 +122,18 @@ def test_train_pipeline_to_a_step(cfg):
     with torch.no_grad():
         pred = model(out['inputs'][:, 0], mode='predict')
     assert len(pred) == 4 and pred[0].pred_score.shape == (7, )
+
+
+def test_benchmark_feeds_two_view_training_batches(cfg):
+    """tools/analysis/benchmark.py reads num_views: N×2×3×H×W uint8 training batches."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    model = model_of(cfg)
+    assert tool.num_views_of(model) == 2
+    data = tool.random_batch(model, 3, (64, 64), num_views=tool.num_views_of(model))
+    assert data['inputs'].shape == (3, 2, 3, 64, 64) and data['inputs'].dtype == torch.uint8
+    losses = model.loss(**model.data_preprocessor(data, training=True))
+    assert sorted(losses) == ['loss_ce', 'loss_flip']
