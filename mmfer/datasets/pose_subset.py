@@ -31,7 +31,7 @@ from mmengine.logging import print_log
 
 from mmfer.registry import DATASETS
 from .base import FERDataError, LabelWrapperMixin, build_dataset, format_error
-from .class_maps import canonical_name
+from .class_maps import CLASS_ORDERS, canonical_name
 
 _DIGITS = re.compile(r'^\d+$')
 
@@ -76,7 +76,8 @@ class PoseSubset(LabelWrapperMixin):
             AffectNet validation).
         list_file (str): the RAN list.
         label_source (str): ``'parent'`` (default) or ``'list'``.
-        list_classes (sequence[str], optional): class names of the list digits 0, 1, ...
+        list_classes (sequence[str] | str, optional): class names of the list digits 0, 1,
+            ... or a name of ``CLASS_ORDERS`` (``'rafdb'``, ``'affectnet8'``, ``'ferplus8'``)
             (needed for ``'list'``; with ``'parent'`` the agreement of the digits is logged).
         on_missing (str): ``'raise'`` (default) or ``'report'`` (log and exclude) for a list
             name the parent lacks.
@@ -101,6 +102,11 @@ class PoseSubset(LabelWrapperMixin):
                                      ('get_gt_labels', 'get_data_info', 'full_init'))
         self.list_file = list_file
         self.label_source = label_source
+        if isinstance(list_classes, str):  # a name of CLASS_ORDERS, e.g. 'rafdb'
+            if list_classes not in CLASS_ORDERS:
+                raise ValueError(f'PoseSubset: list_classes={list_classes!r} is not one of '
+                                 f'{sorted(CLASS_ORDERS)}; or give the class names')
+            list_classes = CLASS_ORDERS[list_classes]
         self.list_classes = None if list_classes is None else [canonical_name(c)
                                                                for c in list_classes]
         self.on_missing = on_missing

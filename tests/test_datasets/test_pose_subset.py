@@ -52,8 +52,7 @@ def test_rafdb_subset_counts_labels_and_paper_size(tmp_path, caplog):
     assert sub.get_data_info(1)['img_path'].endswith('test_0003_aligned.jpg')
     assert sub.agreement == pytest.approx(2 / 3)
     assert sub.counts['Happiness'] == 1 and sum(sub.counts.values()) == 3
-    listed = PoseSubset(parent, str(lst), label_source='list',
-                        list_classes=raf.metainfo['classes'])
+    listed = PoseSubset(parent, str(lst), label_source='list', list_classes='rafdb')
     assert listed.get_gt_labels().tolist() == [3, 0, 2]  # the digits
 
 
