@@ -17,6 +17,11 @@ view_pipeline = [
 train_pipeline = view_pipeline + [dict(type='PackInputs')]
 pair_train_pipeline = view_pipeline + [dict(type='PairedFlipView', pair_mode='erase_then_flip'),
                                        dict(type='PackInputs')]
+# pair_mode='independent' (EAC's noisy-label script): the flipped raw image gets its own crop and
+# erasing, so the pair transform wraps them: train_dataloader.dataset.pipeline=<this list>
+independent_pair_train_pipeline = view_pipeline[:2] + [
+    dict(type='PairedFlipView', pair_mode='independent', transforms=view_pipeline[2:]),
+    dict(type='PackInputs')]
 test_pipeline = [
     dict(type='LoadFERImage'),
     dict(type='Resize', scale=(resize, resize)),

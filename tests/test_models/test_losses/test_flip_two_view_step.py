@@ -137,3 +137,20 @@ def test_benchmark_feeds_two_view_training_batches(cfg):
     assert data['inputs'].shape == (3, 2, 3, 64, 64) and data['inputs'].dtype == torch.uint8
     losses = model.loss(**model.data_preprocessor(data, training=True))
     assert sorted(losses) == ['loss_ce', 'loss_flip']
+
+
+def test_independent_pair_config_redraws_the_crop():
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'dacfer', 'dacfer_se50_rafdb_independent.py'))
+    steps = cfg.train_dataloader.dataset.pipeline
+    assert [t['type'] for t in steps] == ['LoadFERImage', 'Resize', 'PairedFlipView',
+                                          'PackInputs']
+    assert [t['type'] for t in steps[2]['transforms']] == ['RandomCrop',
+                                                          'NormalizedRandomErasing']
+    pipe = Compose([TRANSFORMS.build(t) for t in steps[1:]])
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (300, 280, 3), dtype=np.uint8)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    x = pipe(dict(img=img, img_shape=(300, 280), ori_shape=(300, 280)))['inputs']
+    assert x.shape == (2, 3, 224, 224)
+    assert not torch.equal(x[1], x[0].flip(-1))  # another crop of the flipped image
