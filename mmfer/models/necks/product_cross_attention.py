@@ -38,7 +38,6 @@ landmark embedding 99,072; fusion embedding 197,376; per block 7,087,872 × 2; f
 1,536; SE gate 1,181,184 → with the FC 15,660,295, plus class tokens (1,536) and position
 embedding (151,296). ``qkv_mode='query_only'`` adds one LayerNorm per block (15,663,367).
 """
-import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch

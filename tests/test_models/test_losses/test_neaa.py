@@ -1,4 +1,5 @@
-"""NeAALoss (PCDA Eq. 6–11): the toy values, variants and gradients of pcda.md's acceptance facts."""
+"""NeAALoss (PCDA Eq. 6–11): the toy values, variants and gradients of pcda.md's acceptance
+facts."""
 import math
 
 import pytest

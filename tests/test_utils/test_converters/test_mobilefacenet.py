@@ -103,8 +103,8 @@ def test_mismatches_raise_naming_the_keys():
         convert_mobilefacenet(extra)
     bad = OrderedDict(sd)
     bad['output_layer.linear.weight'] = torch.zeros(98 * 2, 512)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'output_layer.linear.weight: file \(196, 512\) vs model \(136, 512\)'):
+    shapes = r'output_layer.linear.weight: file \(196, 512\) vs model \(136, 512\)'
+    with pytest.raises(CheckpointMismatchError, match=shapes):
         convert_mobilefacenet(bad)
     # a 98-point (196-output) variant converts when asked for
     out, _ = convert_mobilefacenet({k: v for k, v in bad.items()
@@ -128,7 +128,8 @@ def test_malicious_legacy_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     monkeypatch.chdir(tmp_path)
     spec = importlib.util.spec_from_file_location(
-        'mobilefacenet_to_mmfer', osp.join(ROOT, 'tools/model_converters/mobilefacenet_to_mmfer.py'))
+        'mobilefacenet_to_mmfer',
+        osp.join(ROOT, 'tools', 'model_converters', 'mobilefacenet_to_mmfer.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     with pytest.raises(UnsafeCheckpointError, match='refused to load.*GLOBAL posix'):
