@@ -3,8 +3,9 @@ losses (``loss_weight * loss``, each logged under its own name)."""
 from .cam_head import CAMClsHead
 from .dan_head import DANHead
 from .fer_head import FERClsHead
+from .landmark_head import LandmarkHead
 
-__all__ = ['FERClsHead', 'DANHead', 'CAMClsHead']
+__all__ = ['FERClsHead', 'DANHead', 'CAMClsHead', 'LandmarkHead']
 
 # Explicit imports make the documented paths resolve; import_submodules then imports any module
 # not listed above, so a new plugin file is registered even before it is exported here
