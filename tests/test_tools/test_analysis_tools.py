@@ -121,8 +121,11 @@ def test_benchmark_random_batch_fields():
         assert 0 <= int(ds.gt_label) < 3 and 0 <= int(ds.neg_label) < 3
         assert ds.neg_label.shape == (1, )
     assert tool.random_batch(model, 2, (8, 8))['inputs'].shape == (2, 3, 8, 8)
-    model.train_label_fields = ('aux', )
-    assert tool.train_label_fields(model, ['neg_label', 'aux']) == ['aux', 'neg_label']
+    # the fields a model lists (FERClassifier: those its losses declare) come first
+    assert tool.train_label_fields(model, ['neg_label']) == ['neg_label']
+    from types import SimpleNamespace
+    declared = SimpleNamespace(train_label_fields=('aux', ))
+    assert tool.train_label_fields(declared, ['neg_label', 'aux']) == ['aux', 'neg_label']
 
 
 def write_scalars(path, lines):
