@@ -105,11 +105,12 @@ class FERClassifier(BaseModel):
         return [n for n, o in self.aux_options.items() if o['frozen']]
 
     def train(self, mode: bool = True):
-        """``nn.Module.train``, except that frozen auxiliary networks stay in eval mode."""
+        """``nn.Module.train``, except that frozen auxiliary networks stay in eval mode; a frozen
+        network that defines ``frozen_train(mode)`` is then told the mode (e.g.
+        ``MobileFaceNet(bn_mode='train')`` puts its BatchNorm layers back into it)."""
         super().train(mode)
         for name in self.frozen_aux_nets():
             self.aux_nets[name].eval()
-            # a network may let parts follow `mode` on purpose (MobileFaceNet(bn_mode='train'))
             if hasattr(self.aux_nets[name], 'frozen_train'):
                 self.aux_nets[name].frozen_train(mode)
         return self
