@@ -10,6 +10,7 @@ from .image_folder import FERImageFolder
 from .kdef import KDEF
 from .label_noise import LabelNoiseDataset
 from .list_file import FERListDataset
+from .pose_subset import PoseSubset
 from .quadruplet import QuadrupletDataset
 from .rafdb import RAFDB
 from .samplers import *  # noqa: F401,F403
@@ -19,7 +20,8 @@ from .transforms import *  # noqa: F401,F403
 
 __all__ = (['samplers', 'transforms', 'BaseFERDataset', 'FERDataError', 'RAFDB', 'AffectNet',
             'FERPlus', 'FERImageFolder', 'SFEW', 'KDEF', 'FERListDataset', 'SynthFER',
-            'LabelNoiseDataset', 'ExtraClassSamples', 'QuadrupletDataset', 'CLASS_ORDERS',
+            'LabelNoiseDataset', 'ExtraClassSamples', 'QuadrupletDataset', 'PoseSubset',
+            'CLASS_ORDERS',
             'canonical_name', 'remap_labels', 'resolve_classes']
            + samplers.__all__ + transforms.__all__)
 
