@@ -79,3 +79,33 @@ def test_missing_names_raise_with_the_line_or_are_reported(tmp_path):
         PoseSubset(parent, str(lst), label_source='list')
     with pytest.raises(FileNotFoundError, match='RAN lists'):
         read_pose_list(str(tmp_path / 'nope.txt'))
+
+
+@pytest.mark.parametrize('deg', [30, 45])
+def test_synthfer_yaw_subset_configs_select_the_annotated_poses(tmp_path, deg):
+    """configs/lan/lan_r18_synthfer_pose{30,45}.py on SynthFER written by the writer: the test
+    images with |yaw| > 30° / > 45° of synthfer_annotations.json, with their labels."""
+    import json
+    import os.path as osp
+    import sys
+    from mmengine.config import Config
+    from mmfer.registry import DATASETS
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, osp.join(root, 'tools', 'dataset_converters'))
+    import synthfer_writer
+    out = tmp_path / 'synthfer_rafdb'
+    synthfer_writer.main(['--out', str(out), '--format', 'rafdb', '--num-train', '7',
+                          '--num-test', '80', '--size', '32', '--workers', '1'])
+    ann = json.load(open(out / 'synthfer_annotations.json'))['images']
+    want = {osp.basename(a['file']).replace('_aligned.jpg', ''): a['label'] for a in ann
+            if a['split'] == 'test' and abs(a['yaw']) > deg}
+    assert 0 < len(want) < 80
+    cfg = Config.fromfile(osp.join(root, 'configs', 'lan', f'lan_r18_synthfer_pose{deg}.py'))
+    ds_cfg = cfg.test_dataloader.dataset
+    assert ds_cfg.type == 'PoseSubset' and ds_cfg.dataset.split == 'test'
+    ds_cfg.list_file = str(out / 'subsets' / f'test_pose{deg}.txt')
+    ds_cfg.dataset.data_root = str(out)
+    sub = DATASETS.build(ds_cfg)
+    got = {image_key(sub.get_data_info(i)['img_path']): int(sub.get_gt_labels()[i])
+           for i in range(len(sub))}
+    assert got == want
