@@ -114,6 +114,7 @@ class GuidanceMapHook(Hook):
         extract_pipeline (list, optional): pipeline of the extraction pass (default: the
             ``test_dataloader`` pipeline, else ``val_dataloader``'s).
         extract_batch_size (int): batch size of the extraction pass. Default 64.
+        extract_num_workers (int): data-loader workers of the extraction pass. Default 0.
         memmap_dir (str, optional): folder of the ``memmap`` file (default the work dir).
     """
 
@@ -124,7 +125,8 @@ class GuidanceMapHook(Hook):
                  memory_budget: int = 4 * 1024 ** 3, seed: int = 0, restarts: int = 10,
                  max_iter: int = 300, minibatch_passes: int = 3, minibatch_init: int = 512,
                  recluster_every: Optional[int] = None, extract_pipeline: Optional[list] = None,
-                 extract_batch_size: int = 64, memmap_dir: Optional[str] = None):
+                 extract_batch_size: int = 64, extract_num_workers: int = 0,
+                 memmap_dir: Optional[str] = None):
         if guidance_mode not in MODES:
             raise ValueError(f'GuidanceMapHook: guidance_mode={guidance_mode!r} is not one of '
                              f'{list(MODES)}')
@@ -151,6 +153,7 @@ class GuidanceMapHook(Hook):
         self.recluster_every = None if recluster_every is None else int(recluster_every)
         self.extract_pipeline = extract_pipeline
         self.extract_batch_size = int(extract_batch_size)
+        self.extract_num_workers = int(extract_num_workers)
         self.memmap_dir = memmap_dir
         self.centers: Optional[km.GuidanceCenters] = None
         self.table: Optional[np.ndarray] = None  # precomputed G, N×H×W uint8
@@ -244,7 +247,7 @@ class GuidanceMapHook(Hook):
         idx = shard_indices(len(dataset), rank, world)
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(dataset, idx.tolist()), batch_size=self.extract_batch_size,
-            shuffle=False, num_workers=0, collate_fn=pseudo_collate)
+            shuffle=False, num_workers=self.extract_num_workers, collate_fn=pseudo_collate)
         return dataset, loader
 
     def _feature_batches(self, runner, loader):
@@ -344,7 +347,7 @@ class GuidanceMapHook(Hook):
 
     def _full_loader(self, runner, dataset):
         return torch.utils.data.DataLoader(dataset, batch_size=self.extract_batch_size,
-                                           shuffle=False, num_workers=0,
+                                           shuffle=False, num_workers=self.extract_num_workers,
                                            collate_fn=pseudo_collate)
 
     @staticmethod

@@ -230,3 +230,50 @@ def test_sharding_and_option_checks():
         GuidanceMapHook(kmeans_backend='faiss')
     with pytest.raises(ValueError, match='recluster_every'):
         GuidanceMapHook(recluster_every=0)
+
+
+class EpochRunner:
+    """The parts of a runner the hook reads, at a chosen epoch."""
+
+    def __init__(self, runner, epoch):
+        self.cfg, self.model, self.work_dir, self.epoch = (runner.cfg, runner.model,
+                                                           runner.work_dir, epoch)
+
+
+def test_reference_choices_live_mode_and_recluster(tmp_path, tiny_cfg):
+    runner = Runner.from_cfg(lan_cfg(tiny_cfg, tmp_path))
+    model = runner.model
+    # a checkpoint path: a backbone of the model's architecture loaded strictly from the file
+    torch.manual_seed(1)
+    other = {f'backbone.{k}': torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in model.backbone.state_dict().items()}
+    path = str(tmp_path / 'ce_only.pth')
+    torch.save(dict(state_dict=other), path)
+    ref = GuidanceMapHook(reference=path).build_reference(runner)
+    assert ref is not model.backbone and not ref.training
+    assert all(torch.equal(v, other[f'backbone.{k}']) for k, v in ref.state_dict().items())
+    assert not any(p.requires_grad for p in ref.parameters())
+    with pytest.raises(KeyError, match="prefix"):
+        GuidanceMapHook(reference=dict(checkpoint=path, prefix='neck.')).build_reference(runner)
+    assert GuidanceMapHook(reference='live').build_reference(runner) is model.backbone
+    with pytest.raises(KeyError, match='aux_nets'):
+        GuidanceMapHook(reference='aux.reference').build_reference(runner)
+
+    # live mode: the model's backbone in eval mode, its train mode restored
+    hook = the_hook(runner)
+    hook.guidance_mode = 'live'
+    hook.fit(runner)
+    batch = next(iter(runner.train_dataloader))
+    model.train()
+    g = hook.guidance_for_batch(runner, batch)
+    assert model.backbone.training
+    model.eval()
+    with torch.no_grad():
+        maps = model.backbone(model.data_preprocessor(batch, False)['inputs'])[-1]
+    assert torch.equal(g, hook.centers.assign(maps))
+
+    # recluster_every=2: epochs 2 and 4 re-cluster, 1 and 3 do not
+    hook.recluster_every = 2
+    for epoch in (1, 2, 3, 4):
+        hook.before_train_epoch(EpochRunner(runner, epoch))
+    assert hook.num_fits == 3
