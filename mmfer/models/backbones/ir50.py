@@ -111,9 +111,15 @@ class IResNet(BaseBackbone):
         pretrained (str, optional): an IR checkpoint (``ir50.pth`` layout A or B, an mmfer
             conversion, or a QCS/POSTER checkpoint whose ``ir_back.*`` entries hold the trunk)
             loaded *strictly* at :meth:`init_weights` through
-            :func:`mmfer.utils.converters.ir50.load_ir50` — layout detected and mapped, declared
+            :func:`mmfer.utils.checkpoint.load_pretrained` (weights-only reading) and the
+            ``ir50`` converter's mapping — layout detected and mapped, declared
             drops logged, anything else missing/unexpected/mis-shaped raises. Use this instead of
             mmengine's tolerant ``init_cfg=dict(type='Pretrained')``.
+        frozen_stages (int): as mmpretrain's ResNet: -1 (default) freezes nothing; 0 freezes the
+            input layer; k ≥ 1 the input layer and ``body1..body{k}`` (``requires_grad=False``
+            and eval mode through ``train()``).
+        norm_eval (bool): keep every BatchNorm in eval mode during training (running
+            statistics neither used from the batch nor updated). Default False.
         init_cfg (dict, optional): mmengine init config. Default None: PyTorch default
             initialisation (as the POSTER-family code; face.evoLVe's Xavier init is not used —
             spec choice).
@@ -129,8 +135,13 @@ class IResNet(BaseBackbone):
                  output_dropout: float = 0.5,
                  base_channels: int = 64,
                  pretrained: Optional[str] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'IResNet: frozen_stages must be -1..num_stages={num_stages}, got '
+                             f'{frozen_stages}')
         if depth not in IR_STAGE_UNITS:
             raise ValueError(f'IResNet: depth must be one of {sorted(IR_STAGE_UNITS)}, got {depth}')
         if num_stages not in (1, 2, 3, 4):
@@ -154,6 +165,8 @@ class IResNet(BaseBackbone):
         self.resize_mode = resize_mode
         self.with_output_layer = with_output_layer
         self.pretrained = pretrained
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
         self.stage_units = IR_STAGE_UNITS[depth][:num_stages]
         self.base_channels = base_channels
         self.stage_channels = tuple(base_channels * w for w in IR_STAGE_WIDTHS[:num_stages])
@@ -172,22 +185,39 @@ class IResNet(BaseBackbone):
             self.output_layer = nn.Sequential(
                 nn.BatchNorm2d(c4), nn.Dropout(output_dropout), Flatten(),
                 nn.Linear(c4 * 7 * 7, 512), nn.BatchNorm1d(512))
+        for m in self.frozen_modules():
+            m.requires_grad_(False)
 
     @property
     def stage_names(self) -> Tuple[str, ...]:
         return tuple(f'body{s + 1}' for s in range(self.num_stages))
 
+    def frozen_modules(self) -> list:
+        """The input layer and the first ``frozen_stages`` stages (empty for -1)."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.input_layer] + [getattr(self, f'body{s + 1}')
+                                     for s in range(self.frozen_stages)]
+
     def train(self, mode: bool = True):
         # mmpretrain's BaseBackbone.train returns None; keep nn.Module's chaining contract
         super().train(mode)
+        if mode:
+            for m in self.frozen_modules():
+                m.eval()
+            if self.norm_eval:
+                for m in self.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.eval()
         return self
 
     def init_weights(self):
         super().init_weights()
         if self.pretrained:
-            # deferred import: converters depend on this module's unit counts
-            from mmfer.utils.converters.ir50 import load_ir50
-            load_ir50(self, self.pretrained)
+            # read by mmfer's one checkpoint module; it hands the mapping to the ir50
+            # converter at call time (backbones never import converters: no import cycle)
+            from mmfer.utils.checkpoint import load_pretrained
+            load_pretrained(self, self.pretrained, converter='ir50')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """N×3×H×W → tuple of the ``out_indices`` stage maps (+ N×512 embedding if built)."""
