@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.dataset import pseudo_collate
-from mmengine.dist import (barrier, broadcast_object_list, collect_results, get_dist_info,
+from mmengine.dist import (barrier, broadcast_object_list, gather_object, get_dist_info,
                            is_main_process)
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -294,9 +294,7 @@ class GuidanceMapHook(Hook):
                   map_size=map_size)
         result = [None]
         if backend == 'minibatch':
-            if world > 1:
-                for _ in gen:  # the other ranks' shards are not needed: rank 0 streams alone
-                    pass
+            del gen  # rank 0 streams over the whole set alone; the other ranks wait
             if is_main_process():
                 full = self._full_loader(runner, dataset)
 
@@ -322,8 +320,10 @@ class GuidanceMapHook(Hook):
                 barrier()
             else:
                 parts = [(first[0], first[1])] + [(i, f) for i, f, _ in gen]
-                if world > 1:
-                    parts = collect_results(parts, len(parts) * world, device='cpu')
+                if world > 1:  # every rank's shard to rank 0 (ranks may hold unequal counts)
+                    gathered = gather_object(parts, dst=0)
+                    parts = [p for rank_parts in gathered for p in rank_parts] \
+                        if is_main_process() else []
                 if is_main_process():
                     store = km.ExactStore(n, positions, channels, self.memory_budget)
                     for i, f in parts:

@@ -277,3 +277,77 @@ def test_reference_choices_live_mode_and_recluster(tmp_path, tiny_cfg):
     for epoch in (1, 2, 3, 4):
         hook.before_train_epoch(EpochRunner(runner, epoch))
     assert hook.num_fits == 3
+
+
+DIST_SCRIPT = r'''
+import os, sys, types
+import numpy as np
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+import mmfer  # noqa: F401
+from mmfer.engine.hooks.guidance_map_hook import GuidanceMapHook
+from mmfer.registry import MODELS
+out = sys.argv[1]
+if int(os.environ.get('WORLD_SIZE', 1)) > 1:
+    dist.init_process_group('gloo')
+init_default_scope('mmfer')
+torch.manual_seed(0)  # the same weights on every rank
+model = MODELS.build(dict(
+    type='FERClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+    head=dict(type='FERClsHead', num_classes=7, in_channels=64),
+    data_preprocessor=dict(num_classes=7, mean=[128.] * 3, std=[64.] * 3, to_rgb=True)))
+model.eval()
+cfg = Config(dict(
+    train_dataloader=dict(dataset=dict(type='SynthFER', split='train', num_samples=21,
+                                       img_size=64, pipeline=[])),
+    test_dataloader=dict(dataset=dict(type='SynthFER', split='test', num_samples=7, img_size=64,
+                                      pipeline=[dict(type='PackInputs')]))))
+runner = types.SimpleNamespace(cfg=cfg, model=model, work_dir=out)
+for backend in ('exact', 'memmap'):
+    hook = GuidanceMapHook(reference='live', kmeans_backend=backend, restarts=2,
+                           extract_batch_size=4)
+    hook.fit(runner)
+    np.save(os.path.join(out, f'{backend}_w{os.environ.get("WORLD_SIZE", 1)}_r'
+                              f'{os.environ.get("RANK", 0)}.npy'), hook.centers.centers)
+'''
+
+
+def _launch(script, out, world):
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(world):
+        env = dict(__import__('os').environ, RANK=str(rank), WORLD_SIZE=str(world),
+                   LOCAL_RANK=str(rank), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                   OMP_NUM_THREADS='1')
+        procs.append(subprocess.Popen([sys.executable, script, out], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+
+
+def test_two_ranks_shard_the_extraction_and_share_the_centers(tmp_path, monkeypatch):
+    """21 images over 2 gloo ranks (11 + 10, unequal batch counts): rank 0 clusters the gathered
+    (exact) or jointly written (memmap) features, both ranks end with the same centers, those a
+    single process computes (to float32 rounding: a shard's conv batches differ)."""
+    script = tmp_path / 'dist_fit.py'
+    script.write_text(DIST_SCRIPT)
+    out = str(tmp_path)
+    _launch(str(script), out, 2)
+    monkeypatch.setattr('sys.argv', ['dist_fit.py', out])
+    exec(compile(DIST_SCRIPT, 'dist_fit.py', 'exec'), {'__name__': 'dist_fit'})  # world size 1
+    for backend in ('exact', 'memmap'):
+        single = np.load(osp.join(out, f'{backend}_w1_r0.npy'))
+        r0 = np.load(osp.join(out, f'{backend}_w2_r0.npy'))
+        r1 = np.load(osp.join(out, f'{backend}_w2_r1.npy'))
+        assert single.shape == (4, 2, 64)
+        assert np.array_equal(r0, r1)
+        assert np.allclose(r0, single, rtol=1e-4, atol=1e-6)
