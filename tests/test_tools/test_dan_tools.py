@@ -17,7 +17,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _layout_builder():
-    path = osp.join(ROOT, 'tests', 'test_models', 'test_dan_converters.py')
+    path = osp.join(ROOT, 'tests', 'test_utils', 'test_converters', 'test_dan.py')
     spec = importlib.util.spec_from_file_location('_dan_layout', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
