@@ -115,6 +115,11 @@ class GuidanceMapHook(Hook):
             ``test_dataloader`` pipeline, else ``val_dataloader``'s).
         extract_batch_size (int): batch size of the extraction pass. Default 64.
         extract_num_workers (int): data-loader workers of the extraction pass. Default 0.
+        cluster_flipped (bool): cluster the horizontally flipped copy of every training image
+            too (2N maps). The centers at a position and at its mirror then come from the same
+            features, so with a flip-equivariant reference ``online_reference`` gives
+            G(flip x) = flip G(x) (docs/lan.md, flip consistency). Default False (the paper
+            clusters the training images as they are).
         memmap_dir (str, optional): folder of the ``memmap`` file (default the work dir).
     """
 
@@ -126,7 +131,7 @@ class GuidanceMapHook(Hook):
                  max_iter: int = 300, minibatch_passes: int = 3, minibatch_init: int = 512,
                  recluster_every: Optional[int] = None, extract_pipeline: Optional[list] = None,
                  extract_batch_size: int = 64, extract_num_workers: int = 0,
-                 memmap_dir: Optional[str] = None):
+                 cluster_flipped: bool = False, memmap_dir: Optional[str] = None):
         if guidance_mode not in MODES:
             raise ValueError(f'GuidanceMapHook: guidance_mode={guidance_mode!r} is not one of '
                              f'{list(MODES)}')
@@ -154,6 +159,7 @@ class GuidanceMapHook(Hook):
         self.extract_pipeline = extract_pipeline
         self.extract_batch_size = int(extract_batch_size)
         self.extract_num_workers = int(extract_num_workers)
+        self.cluster_flipped = bool(cluster_flipped)
         self.memmap_dir = memmap_dir
         self.centers: Optional[km.GuidanceCenters] = None
         self.table: Optional[np.ndarray] = None  # precomputed G, N×H×W uint8
@@ -250,15 +256,19 @@ class GuidanceMapHook(Hook):
             shuffle=False, num_workers=self.extract_num_workers, collate_fn=pseudo_collate)
         return dataset, loader
 
-    def _feature_batches(self, runner, loader):
-        """(indices, N×P×D float32 numpy features, map size) per extraction batch."""
+    def _feature_batches(self, runner, loader, flipped_offset: Optional[int] = None):
+        """(indices, B×P×D float32 numpy features, map size) per extraction batch; with
+        ``flipped_offset`` the horizontally flipped batch follows, at indices + offset."""
         for batch in loader:
             idx = np.array([ds.metainfo['sample_idx'] for ds in batch['data_samples']])
-            data = self._preprocess(runner, batch)
-            maps = self.reference_maps(runner, data['inputs'])
-            n, d, h, w = maps.shape
-            feats = maps.flatten(2).transpose(1, 2).float().cpu().numpy()
-            yield idx, feats, (h, w)
+            inputs = self._preprocess(runner, batch)['inputs']
+            views = [(idx, inputs)]
+            if flipped_offset is not None:
+                views.append((idx + flipped_offset, torch.flip(inputs, dims=(-1, ))))
+            for vidx, x in views:
+                maps = self.reference_maps(runner, x)
+                _, _, h, w = maps.shape
+                yield vidx, maps.flatten(2).transpose(1, 2).float().cpu().numpy(), (h, w)
 
     def choose_backend(self, num_images: int, positions: int, channels: int) -> str:
         """The backend a run uses (``auto`` → ``exact`` within the budget, else ``memmap``);
@@ -281,14 +291,16 @@ class GuidanceMapHook(Hook):
         self.ref_net = self.build_reference(runner)
         dataset, loader = self._extract_loader(runner)
         n = len(dataset)
+        flip_off = n if self.cluster_flipped else None
+        rows = 2 * n if self.cluster_flipped else n  # feature maps clustered
         rank, world = get_dist_info()
-        gen = self._feature_batches(runner, loader)
+        gen = self._feature_batches(runner, loader, flip_off)
         first = next(gen, None)
         if first is None:
             raise ValueError('GuidanceMapHook: the training set is empty on this rank')
         _, f0, map_size = first
         positions, channels = f0.shape[1:]
-        backend = self.choose_backend(n, positions, channels)
+        backend = self.choose_backend(rows, positions, channels)
         self.last_backend = backend
         kw = dict(seed=self.seed, restarts=self.restarts, max_iter=self.max_iter,
                   map_size=map_size)
@@ -299,7 +311,7 @@ class GuidanceMapHook(Hook):
                 full = self._full_loader(runner, dataset)
 
                 def stream():
-                    for _, f, _ in self._feature_batches(runner, full):
+                    for _, f, _ in self._feature_batches(runner, full, flip_off):
                         yield f
                 centers = km.fit_minibatch(stream, passes=self.minibatch_passes,
                                            init_size=self.minibatch_init, **kw)
@@ -310,9 +322,9 @@ class GuidanceMapHook(Hook):
             if backend == 'memmap':
                 path = osp.join(self.memmap_dir or runner.work_dir, 'lan_guidance_feats.npy')
                 if is_main_process():
-                    km.MemmapStore(path, n, positions, channels).flush()
+                    km.MemmapStore(path, rows, positions, channels).flush()
                 barrier()
-                store = km.MemmapStore(path, n, positions, channels, mode='r+')
+                store = km.MemmapStore(path, rows, positions, channels, mode='r+')
                 store.write(first[0], first[1])
                 for idx, f, _ in gen:
                     store.write(idx, f)
@@ -325,12 +337,12 @@ class GuidanceMapHook(Hook):
                     parts = [p for rank_parts in gathered for p in rank_parts] \
                         if is_main_process() else []
                 if is_main_process():
-                    store = km.ExactStore(n, positions, channels, self.memory_budget)
+                    store = km.ExactStore(rows, positions, channels, self.memory_budget)
                     for i, f in parts:
                         store.write(i, f)
             if is_main_process():
                 centers = km.fit_store(store, **kw)
-                table = self._table_from_store(centers, store) \
+                table = self._table_from_store(centers, store, n) \
                     if self.guidance_mode == 'precomputed' else None
                 result = [(centers.to_meta(), table)]
         broadcast_object_list(result, src=0)
@@ -340,9 +352,10 @@ class GuidanceMapHook(Hook):
         self.num_fits += 1
         att = (self.centers.attentive >= 0).sum()
         share = self.centers.sizes[np.arange(positions), np.maximum(self.centers.attentive, 0)]
-        print_log(f'GuidanceMapHook: {positions} positions clustered ({backend}, {n} images, '
+        share = share.sum() / max(rows * positions, 1)
+        print_log(f'GuidanceMapHook: {positions} positions clustered ({backend}, {rows} maps, '
                   f'reference {self.reference!r}) in {time.time() - t0:.1f} s; {att} with an '
-                  f'attentive cluster, attentive share {share.sum() / max(n * positions, 1):.3f}',
+                  f'attentive cluster, attentive share {share:.3f}',
                   logger='current')
 
     def _full_loader(self, runner, dataset):
@@ -351,11 +364,11 @@ class GuidanceMapHook(Hook):
                                            collate_fn=pseudo_collate)
 
     @staticmethod
-    def _table_from_store(centers: km.GuidanceCenters, store) -> np.ndarray:
-        n = store.data.shape[1]
+    def _table_from_store(centers: km.GuidanceCenters, store, n: int) -> np.ndarray:
+        """G of the first ``n`` stored maps (the un-flipped training images)."""
         out = np.zeros((n, centers.num_positions), np.uint8)
         for p in range(centers.num_positions):
-            x = torch.from_numpy(np.ascontiguousarray(store.position(p)))[:, None]
+            x = torch.from_numpy(np.ascontiguousarray(store.position(p)[:n]))[:, None]
             one = km.GuidanceCenters(centers.centers[p:p + 1], centers.sizes[p:p + 1],
                                      centers.attentive[p:p + 1], (1, 1))
             out[:, p] = one.assign(x).reshape(-1).numpy().astype(np.uint8)

@@ -34,7 +34,7 @@ def lan_cfg(tiny_cfg, work_dir, hook=None, **kw):
     cfg.model = LAN_MODEL
     cfg.train_dataloader.dataset.img_size = 64
     cfg.test_dataloader.dataset.img_size = 64
-    cfg.custom_hooks = [dict(type='GuidanceMapHook', restarts=2, **(hook or {}))]
+    cfg.custom_hooks = [dict(dict(type='GuidanceMapHook', restarts=2), **(hook or {}))]
     return cfg
 
 
@@ -351,3 +351,27 @@ def test_two_ranks_shard_the_extraction_and_share_the_centers(tmp_path, monkeypa
         assert single.shape == (4, 2, 64)
         assert np.array_equal(r0, r1)
         assert np.allclose(r0, single, rtol=1e-4, atol=1e-6)
+
+
+def test_cluster_flipped_makes_online_guidance_flip_consistent(tmp_path, tiny_cfg):
+    """cluster_flipped=True clusters 2N maps (each image and its mirror); with the exactly
+    flip-equivariant PooledProjection as reference, the guidance of a flipped batch is the
+    flipped guidance of the batch."""
+    runner = Runner.from_cfg(lan_cfg(tiny_cfg, tmp_path, hook=dict(cluster_flipped=True,
+                                                                  restarts=10)))
+    hook = the_hook(runner)
+    ref = PooledProjection()
+    hook.build_reference = lambda runner: ref
+    hook.fit(runner)
+    assert hook.centers.centers.shape == (4, 2, 4)
+    assert '32 images × 4 positions × 4 channels' in hook.last_estimate  # 2 × 16 maps
+    # mirror positions (0 ↔ 1, 2 ↔ 3 of the 2×2 map) got the same two centers
+    for p, q in ((0, 1), (2, 3)):
+        a = hook.centers.centers[p][np.argsort(hook.centers.centers[p][:, 0])]
+        b = hook.centers.centers[q][np.argsort(hook.centers.centers[q][:, 0])]
+        assert np.allclose(a, b, atol=1e-5)
+    batch = next(iter(runner.train_dataloader))
+    inputs = runner.model.data_preprocessor(batch, False)['inputs']
+    g = hook.centers.assign(hook.reference_maps(runner, inputs))
+    g_flip = hook.centers.assign(hook.reference_maps(runner, torch.flip(inputs, dims=(-1, ))))
+    assert torch.equal(g_flip, km.flip_guidance(g))
