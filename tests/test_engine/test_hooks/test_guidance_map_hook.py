@@ -375,3 +375,24 @@ def test_cluster_flipped_makes_online_guidance_flip_consistent(tmp_path, tiny_cf
     g = hook.centers.assign(hook.reference_maps(runner, inputs))
     g_flip = hook.centers.assign(hook.reference_maps(runner, torch.flip(inputs, dims=(-1, ))))
     assert torch.equal(g_flip, km.flip_guidance(g))
+
+
+def test_auxiliary_network_as_reference(tmp_path, tiny_cfg):
+    """reference='aux.reference': the model's frozen, train-only auxiliary network is the
+    reference (eval mode kept); inference never runs it."""
+    cfg = lan_cfg(tiny_cfg, tmp_path, hook=dict(reference='aux.reference'))
+    cfg.model = dict(cfg.model, aux_nets=dict(reference=dict(
+        type='ResNet', depth=18, stem_channels=8, base_channels=8, frozen=True,
+        train_only=True)))
+    runner = Runner.from_cfg(cfg)
+    hook = the_hook(runner)
+    hook.fit(runner)
+    assert hook.ref_net is runner.model.aux_nets['reference']
+    batch = next(iter(runner.train_dataloader))
+    inputs = runner.model.data_preprocessor(batch, False)['inputs']
+    with torch.no_grad():
+        maps = runner.model.aux_nets['reference'](inputs)[-1]
+    assert torch.equal(hook.guidance_for_batch(runner, batch), hook.centers.assign(maps))
+    runner.model.eval()
+    feats = runner.model.extract_feat(inputs)
+    assert not any(k.startswith('aux.') for k in feats)  # train_only: not run at inference
