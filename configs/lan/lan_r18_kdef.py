@@ -47,3 +47,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='FERMetric')
 test_evaluator = val_evaluator
+# the validation set is the held-out fold: no "best" checkpoint is selected on it (kdef_folds.py
+# scores the last epoch's weights)
+default_hooks = dict(checkpoint=dict(save_best=None))
