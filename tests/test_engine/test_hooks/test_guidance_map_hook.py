@@ -396,3 +396,27 @@ def test_auxiliary_network_as_reference(tmp_path, tiny_cfg):
     runner.model.eval()
     feats = runner.model.extract_feat(inputs)
     assert not any(k.startswith('aux.') for k in feats)  # train_only: not run at inference
+
+
+def test_precomputed_mode_trains_with_the_table_and_flips(tmp_path, tiny_cfg, log_text):
+    """A training epoch in precomputed mode: every batch's G is the table row of its sample_idx,
+    column-reversed for the samples RandomFlip flipped; the packed table is in the checkpoint."""
+    runner = Runner.from_cfg(lan_cfg(tiny_cfg, tmp_path, hook=dict(
+        guidance_mode='precomputed')))
+    hook = the_hook(runner)
+    seen = []
+    original = hook.before_train_iter
+
+    def spy(runner, batch_idx, data_batch=None):
+        original(runner, batch_idx, data_batch)
+        for ds in data_batch['data_samples']:
+            row = torch.from_numpy(hook.table[ds.metainfo['sample_idx']].astype(np.float32))
+            flipped = bool(ds.metainfo.get('flip', False))
+            seen.append(flipped)
+            assert torch.equal(ds.guidance_map, row.flip(-1) if flipped else row)
+    hook.before_train_iter = spy
+    runner.train()
+    assert len(seen) == 16 and any(seen) and not all(seen)  # RandomFlip(0.5) flipped some
+    assert 'loss_map:' in log_text(tmp_path)
+    entry = safe_torch_load(osp.join(str(tmp_path), 'epoch_1.pth'))['meta']['lan_guidance']
+    assert entry['table_shape'] == [16, 2, 2] and entry['guidance_mode'] == 'precomputed'
