@@ -216,13 +216,22 @@ class GuidanceCenters:
             raise ValueError(f'assign expects N×{self.num_positions}×{self.channels} features, '
                              f'got {tuple(x.shape)}')
         x = x.float()
-        c = torch.as_tensor(self.centers, device=x.device)  # P×2×D
+        c, att = self._on(x.device)  # P×2×D, (P,)
         # ||x − c_k||² − ||x||² = −2 x·c_k + ||c_k||²  (per position, per cluster)
         d = -2 * torch.einsum('npd,pkd->npk', x, c) + (c * c).sum(-1)[None]
         nearest = torch.where(d[..., 1] < d[..., 0], 1, 0)
-        att = torch.as_tensor(self.attentive, device=x.device)[None]
+        att = att[None]
         g = (nearest == att) & (att >= 0)
         return g.float().reshape(x.shape[0], *self.map_size)
+
+    def _on(self, device):
+        """Centers and attentive indices as tensors on ``device`` (copied once per device, not
+        once per training batch)."""
+        cache = self.__dict__.setdefault('_device_cache', {})
+        if device not in cache:
+            cache[device] = (torch.as_tensor(self.centers, device=device),
+                             torch.as_tensor(self.attentive, device=device))
+        return cache[device]
 
     def to_meta(self) -> dict:
         """Plain (picklable, weights-only-loadable) entries for a checkpoint's ``meta``."""
