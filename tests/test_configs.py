@@ -36,6 +36,7 @@ PARAMS = {
     'dacfer/baseline_r50_synthfer_noise30.py': (1_484_567, 1_484_567, 1_484_567),
     'dacfer/dacfer_se50_affectnet7.py': (26_053_367, 26_053_367, 26_053_367),
     'dacfer/dacfer_se50_rafdb.py': (26_053_367, 26_053_367, 26_053_367),
+    'dacfer/dacfer_se50_rafdb_independent.py': (26_053_367, 26_053_367, 26_053_367),  # cfa4aa5
     'dacfer/dacfer_se50_rafdb_noise10.py': (26_053_367, 26_053_367, 26_053_367),
     'dacfer/dacfer_se50_rafdb_noise10_eac.py': (26_053_367, 26_053_367, 26_053_367),
     'dacfer/dacfer_se50_rafdb_noise20.py': (26_053_367, 26_053_367, 26_053_367),
@@ -159,13 +160,21 @@ def test_config_builds(path):
     assert rel in PARAMS, (f'no recorded parameter count for configs/{rel}: add '
                            f"'{rel}': {counts} to PARAMS in tests/test_configs.py")
     assert counts == PARAMS[rel], f'configs/{rel}: (registered, model, inference) = {counts}'
+    linears = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
+    if 'num_classes' not in cfg.model.head:
+        # a regression model (configs/landmarks/): LandmarkHead predicts L x 2 coordinates
+        assert cfg.model.head.type == 'LandmarkHead', f'configs/{rel}: no head.num_classes'
+        num_landmarks = cfg.model.head.num_landmarks
+        with torch.no_grad():
+            out = model.head(dict(feat=torch.zeros(2, model.head.in_channels)))
+        assert tuple(out.shape) == (2, num_landmarks, 2)
+        return
     head_classes = cfg.model.head.num_classes
     # the head, the data preprocessor and every dataset that states a class count agree
     assert model_config(cfg).data_preprocessor.get('num_classes', head_classes) == head_classes
     for key, ds in _dataset_cfgs(cfg):
         if 'num_classes' in ds:
             assert ds['num_classes'] == head_classes, (key, ds['num_classes'], head_classes)
-    linears = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and linears[-1].out_features == head_classes
 
 
