@@ -4,10 +4,11 @@ Documentation read at test time: ``README.md``, ``docs/**/*.md`` (commands in fe
 with ``\\`` continuations joined, and inline code spans) and each tool's own module docstring. An
 option counts as documented for a tool when it follows ``tools/<tool>.py`` in the same command;
 ``dist_train.sh`` / ``slurm_train.sh`` pass their options to ``train.py`` and ``dist_test.sh`` to
-``test.py``. A doc naming a tool script that does not exist fails too.
+``test.py``. A doc giving options for a tool script that does not exist fails too (a doc may
+name a tool that is not written yet).
 
-The help text comes from the tool's ``parse_args(['--help'])`` run in-process (argparse prints
-it and exits 0), so the ~20 tools cost one import each instead of one interpreter each.
+The help text comes from the tool's ``parse_args(['--help'])`` (or ``main(['--help'])``) run
+in-process (argparse prints it and exits 0), so each tool costs one import, not one interpreter.
 """
 import ast
 import glob
@@ -123,9 +124,12 @@ def tool_help(tool, capsys):
         'help_' + tool.replace('/', '_')[:-3], osp.join(ROOT, tool))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # parse_args(argv) where the tool has one, else main(argv): argparse exits at --help
+    parse = getattr(module, 'parse_args', None) or module.main
+
     def help_of(argv):
         with pytest.raises(SystemExit) as exit_info:
-            module.parse_args(argv + ['--help'])
+            parse(argv + ['--help'])
         assert exit_info.value.code == 0
         return capsys.readouterr().out
 
