@@ -78,8 +78,9 @@ def doc_commands(path):
 
 
 def docstring_commands(docstring):
-    """The usage block of a tool docstring (a line starting with ``python tools/…``, ``bash tools/…``
-    or ``tools/…`` and the more-indented lines under it, joined) and its ````…```` spans."""
+    """The usage block of a tool docstring (a line starting with ``python tools/…``,
+    ``bash tools/…`` or ``tools/…`` and the more-indented lines under it, joined) and its
+    ````…```` spans."""
     out, block, indent = [], None, 0
     for line in docstring.split('\n') + ['']:
         stripped = line.lstrip()
@@ -157,7 +158,8 @@ def test_parser_reads_commands_spans_and_continuations(tmp_path):
     assert got == {'tools/test.py': {'--out', '--tta'},
                    'tools/train.py': {'--work-dir', '--amp', '--resume'}}
     docstring = ('Compare runs.\n\n    python tools/analysis/x.py CFG [--a 1]\n'
-                 '        [--b-c 2]\n\nEach run is ``tools/train.py CFG --seed S``; see --not-this.')
+                 '        [--b-c 2]\n\n'
+                 'Each run is ``tools/train.py CFG --seed S``; see --not-this.')
     assert [options_after_tools(t) for t in docstring_commands(docstring)] == [
         {'tools/analysis/x.py': {'--a', '--b-c'}}, {'tools/train.py': {'--seed'}}]
 
