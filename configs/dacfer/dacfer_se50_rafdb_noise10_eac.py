@@ -1,21 +1,8 @@
 # DacFER on RAF-DB with EAC's fixed noisy label file noise01.txt (zyh-uaiaaaa/
 # Erasing-Attention-Consistency: 12,271 rows, 1-based RAF-DB labels, 1,241 changed rows).
 # Put it at data/rafdb/noise/noise01.txt (or set noise_file in both dataloaders).
-_base_ = ['./dacfer_se50_rafdb.py']
-# the wrapped training split: noisy gt_label, clean gt_label_clean kept (LabelNoiseDataset)
-train_dataloader = dict(dataset=dict(
-    _delete_=True, type='LabelNoiseDataset', ratio=0.0, mode='file', seed=0,
-    noise_file='data/rafdb/noise/noise01.txt',
-    dataset={{_base_.train_dataloader.dataset}}))
-# validation = the clean RAF-DB test split (accuracy per epoch, best and last-5 mean:
-# mmfer.evaluation.memorisation.last_epochs_summary). tools/test.py on this config evaluates the
-# *noisy training split* (same labels: same wrapper settings) for the memorisation rate.
-test_dataloader = dict(
-    _delete_=True, batch_size=64, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='LabelNoiseDataset', ratio=0.0, mode='file', seed=0,
-        noise_file='data/rafdb/noise/noise01.txt',
-        dataset=dict(type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
-                     split='train', pipeline={{_base_.memo_pipeline}})))
-test_evaluator = [dict(type='FERMetric', prefix='train_noisy'), dict(type='MemorisationMetric')]
+_base_ = ['./dacfer_se50_rafdb_noise30.py']
+# the noisy-label protocol with EAC's file instead of a seeded draw (train and memorisation test)
+noise = dict(mode='file', ratio=0.0, noise_file='data/rafdb/noise/noise01.txt')
+train_dataloader = dict(dataset=noise)
+test_dataloader = dict(dataset=noise)

@@ -2,19 +2,7 @@
 # training labels replaced by a uniformly drawn other class (mode 'bernoulli', seed 0;
 # 'exact' = exactly round(p·N) labels: set mode='exact' in both dataloaders below, or use
 # dacfer_se50_rafdb_noise10_eac.py for the EAC noise file).
-_base_ = ['./lac_se50_rafdb.py']
-# the wrapped training split: noisy gt_label, clean gt_label_clean kept (LabelNoiseDataset)
-train_dataloader = dict(dataset=dict(
-    _delete_=True, type='LabelNoiseDataset', ratio=0.1, mode='bernoulli', seed=0,
-    dataset={{_base_.train_dataloader.dataset}}))
-# validation = the clean RAF-DB test split (accuracy per epoch, best and last-5 mean:
-# mmfer.evaluation.memorisation.last_epochs_summary). tools/test.py on this config evaluates the
-# *noisy training split* (same labels: same wrapper settings) for the memorisation rate.
-test_dataloader = dict(
-    _delete_=True, batch_size=64, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='LabelNoiseDataset', ratio=0.1, mode='bernoulli', seed=0,
-        dataset=dict(type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
-                     split='train', pipeline={{_base_.memo_pipeline}})))
-test_evaluator = [dict(type='FERMetric', prefix='train_noisy'), dict(type='MemorisationMetric')]
+_base_ = ['./lac_se50_rafdb_noise30.py']
+# the 30 % protocol with another ratio (train wrapper and the memorisation test split alike)
+train_dataloader = dict(dataset=dict(ratio=0.1))
+test_dataloader = dict(dataset=dict(ratio=0.1))
