@@ -17,7 +17,6 @@ from typing import Dict, List, Optional, Union
 import torch
 
 from mmfer.models.heads.fer_head import FERClsHead
-from mmfer.models.losses.base import apply_losses
 from mmfer.registry import MODELS
 
 
@@ -56,11 +55,9 @@ class CAMClsHead(FERClsHead):
         weight = self.fc.weight.detach() if self.detach_cam_weight else self.fc.weight
         return torch.einsum('kc,nchw->nkhw', weight, feature_map)
 
-    def loss_views(self, feats: List[Dict[str, torch.Tensor]],
-                   targets: List[Dict[str, torch.Tensor]]) -> dict:
-        """As :meth:`FERClsHead.loss_views`, with ``cam`` added to every view's outputs."""
-        if any(self.cam_key not in f for f in feats):
+    def view_outputs(self, feats: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """As :meth:`FERClsHead.view_outputs`, with ``cam`` added."""
+        if self.cam_key not in feats:
             raise KeyError(f'CAMClsHead needs {self.cam_key!r} (the N×C×h×w feature map) in the '
-                           f'features, got {sorted(feats[0])}')
-        outputs = [dict(f, logits=self(f), cam=self.cam(f[self.cam_key])) for f in feats]
-        return apply_losses(self.losses, outputs, targets)
+                           f'features, got {sorted(feats)}')
+        return dict(super().view_outputs(feats), cam=self.cam(feats[self.cam_key]))

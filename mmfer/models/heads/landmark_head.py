@@ -3,16 +3,14 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 from mmpretrain.structures import DataSample
 
-from mmfer.models.losses.base import apply_losses
-from mmfer.models.targets import gather_targets, loss_target_fields
 from mmfer.registry import MODELS
+from .fer_head import LossHead
 
 
 @MODELS.register_module()
-class LandmarkHead(BaseModule):
+class LandmarkHead(LossHead):
     """L landmarks from ``feats[feat_key]`` (N×D): P = reshape(φ(feat), N×L×2), in units of the
     input size (x / W, y / H ∈ [0, 1] inside the image).
 
@@ -35,35 +33,20 @@ class LandmarkHead(BaseModule):
                  input_size: Union[int, Tuple[int, int]] = 112,
                  losses: Union[dict, List[dict]] = dict(type='LandmarkLoss'),
                  feat_key: str = 'feat', init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(losses, feat_key=feat_key, init_cfg=init_cfg)
         self.num_landmarks = num_landmarks
         self.in_channels = in_channels
         h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
         self.register_buffer('scale', torch.tensor([float(w), float(h)]), persistent=False)
-        self.feat_key = feat_key
         self.fc = nn.Identity() if in_channels == 2 * num_landmarks else \
             nn.Linear(in_channels, 2 * num_landmarks)
-        if isinstance(losses, dict):
-            losses = [losses]
-        self.losses = nn.ModuleList([MODELS.build(cfg) for cfg in losses])
 
     def forward(self, feats: Dict[str, torch.Tensor]) -> torch.Tensor:
         """Normalised landmarks N×L×2."""
         return self.fc(feats[self.feat_key]).view(-1, self.num_landmarks, 2)
 
-    @property
-    def target_fields(self):
-        return loss_target_fields(self.losses)
-
-    def loss_views(self, feats: List[dict], targets: List[dict]) -> dict:
-        outputs = [dict(f, landmarks_pred=self(f), landmark_scale=self.scale) for f in feats]
-        return apply_losses(self.losses, outputs, targets)
-
-    def loss(self, feats: Dict[str, torch.Tensor], data_samples: List[DataSample]) -> dict:
-        required, optional = self.target_fields
-        targets = gather_targets(data_samples, required, optional,
-                                 device=feats[self.feat_key].device)
-        return self.loss_views([feats], [targets])
+    def view_outputs(self, feats: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return dict(feats, landmarks_pred=self(feats), landmark_scale=self.scale)
 
     def predict(self, feats: Dict[str, torch.Tensor],
                 data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
