@@ -248,6 +248,14 @@ class MainStub:
         return f'<inert stub of {getattr(type(self), "_stub_of", type(self).__name__)}>'
 
 
+def _python3_name(module: str, name: str):
+    """Protocol ≤ 2 pickles carry Python 2 names (``__builtin__.set``); pickle's own
+    ``find_class`` maps them back, an overriding ``find_class`` has to do it itself."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """``pickle.Unpickler`` whose ``find_class`` resolves only :data:`DATA_GLOBALS`.
 
@@ -285,12 +293,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._stubs[key]
 
     def find_class(self, module: str, name: str):
-        # protocol ≤ 2 writes Python 2 names (__builtin__.set); pickle's own find_class maps
-        # them back, an override has to do it itself
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
+        module, name = _python3_name(module, name)
         obj = DATA_GLOBALS.get((module, name))
         if obj is not None:
             return obj
@@ -795,10 +798,7 @@ class NumpyOnlyUnpickler(RestrictedUnpickler):
     and scalars in plain containers; no tensor, no stub, no other global."""
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
+        module, name = _python3_name(module, name)
         obj = NUMPY_GLOBALS.get((module, name))
         if obj is not None:
             return obj

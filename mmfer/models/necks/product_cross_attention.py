@@ -48,7 +48,7 @@ from mmengine.model.weight_init import trunc_normal_
 
 from mmfer.registry import MODELS
 
-from .poster_base import SEGate
+from .poster_base import POSTERMlp, SEGate
 
 HEATMAP_MODES = ('max', 'sum', 'abs_sum', 'conv', 'none')
 HEATMAP_NORMS = ('none', 'sigmoid', 'minmax', 'relu', 'spatial_softmax')
@@ -107,20 +107,6 @@ class DropPath(nn.Module):
             return x
         keep = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(1 - self.p)
         return x * keep / (1 - self.p)
-
-
-class PCDAMlp(nn.Module):
-    """``fc2(drop(GELU(fc1 x)))`` then dropout; N×T×D → N×T×D (POSTER-family MLP)."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 class CrossAttention(nn.Module):
@@ -219,12 +205,12 @@ class ProductCrossBlock(nn.Module):
                 self.norm1_kv = nn.LayerNorm(dim, eps=1e-6)
         self.attn = CrossAttention(dim, num_heads, qkv_mode if cross else 'shared', drop)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = PCDAMlp(dim, hidden, drop)
+        self.mlp = POSTERMlp(dim, hidden, drop)
         self.drop_path = DropPath(drop_path)
         if self.update_landmark:
             self.attn_lm = CrossAttention(dim, num_heads, qkv_mode, drop)
             self.norm2_lm = nn.LayerNorm(dim, eps=1e-6)
-            self.mlp_lm = PCDAMlp(dim, hidden, drop)
+            self.mlp_lm = POSTERMlp(dim, hidden, drop)
 
     def _ffn(self, t: torch.Tensor, norm: nn.Module, mlp: nn.Module) -> torch.Tensor:
         if self.eq5_literal:
