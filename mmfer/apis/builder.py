@@ -55,14 +55,16 @@ def model_config(cfg: Config) -> ConfigDict:
     return model_cfg
 
 
-def build_model(config: Union[str, Path, Config], device: Union[str, torch.device] = 'cpu',
+def build_model(config: Union[str, Path, Config],
+                device: Union[str, torch.device, None] = 'cpu',
                 cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build the model of ``config`` (a path or a Config) as mmengine's Runner does.
 
     Steps: read the config (:func:`load_model_config`), import mmfer (registers every plugin),
     set the config's ``default_scope`` (default ``'mmfer'``) as the current registry scope,
     merge the top-level ``data_preprocessor`` into the model (:func:`model_config`),
-    ``MODELS.build`` it and move it to ``device``.  The config itself is not modified.
+    ``MODELS.build`` it and move it to ``device`` (``None``: leave it where it was built, e.g.
+    on the meta device inside ``with torch.device('meta')``).  The config is not modified.
 
     Returns the model in training mode with constructor weights (no ``init_weights``).
     """
@@ -73,4 +75,4 @@ def build_model(config: Union[str, Path, Config], device: Union[str, torch.devic
     cfg = load_model_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmfer'))
     model = MODELS.build(model_config(cfg))
-    return model.to(device)
+    return model if device is None else model.to(device)

@@ -282,43 +282,34 @@ def _config_path(*parts) -> str:
 
 
 def build_inference_model(num_classes: int = 7) -> torch.nn.Module:
-    """The mmfer base network of ``configs/_base_/models/poster_base_ir50.py`` (no weights)."""
-    import copy
-
+    """The mmfer base network of ``configs/_base_/models/poster_base_ir50.py`` (no weights),
+    built by :func:`mmfer.apis.build_model` like every model of a config."""
     from mmengine.config import Config
 
-    import mmfer  # noqa: F401  (registers the plugins)
-    from mmfer.registry import MODELS
+    from mmfer.apis.builder import build_model
     cfg_path = _config_path('_base_', 'models', 'poster_base_ir50.py')
-    if osp.isfile(cfg_path):
-        model_cfg = copy.deepcopy(Config.fromfile(cfg_path).model)
-    else:  # installed without the configs folder: the same model, stated here
-        model_cfg = dict(
+    if not osp.isfile(cfg_path):  # installed without the configs folder: the same model
+        cfg_path = Config(dict(model=dict(
             type='FERClassifier',
             backbone=dict(type='IResNet', depth=50, num_stages=3, out_indices=(0, 1, 2),
                           input_resize=112, resize_mode='nearest'),
             neck=dict(type='POSTERBase', in_channels=(64, 128, 256), embed_dim=768),
-            head=dict(type='FERClsHead', num_classes=7, in_channels=768))
-    model_cfg['head']['num_classes'] = num_classes
-    return MODELS.build(model_cfg)
+            head=dict(type='FERClsHead', num_classes=7, in_channels=768))))
+    return build_model(cfg_path, device=None,
+                       cfg_options={'model.head.num_classes': num_classes})
 
 
 def build_training_model(method: str = 'QCS', num_classes: int = 7) -> torch.nn.Module:
-    """``QCSClassifier`` / ``DCSClassifier`` of ``configs/qcs/{qcs,dcs}_rafdb.py`` (no weights)."""
-    import copy
-
-    from mmengine.config import Config
-
-    import mmfer  # noqa: F401
-    from mmfer.registry import MODELS
+    """``QCSClassifier`` / ``DCSClassifier`` of ``configs/qcs/{qcs,dcs}_rafdb.py`` (no weights;
+    only the structure is needed, so the backbone's ``pretrained`` file is not required)."""
+    from mmfer.apis.builder import build_model
     cfg_path = _config_path('qcs', f'{method.lower()}_rafdb.py')
     if not osp.isfile(cfg_path):
         raise FileNotFoundError(f'{cfg_path} not found: the training-model check needs the '
                                 'configs folder of the mmfer repository')
-    model_cfg = copy.deepcopy(Config.fromfile(cfg_path).model)
-    model_cfg['head']['num_classes'] = num_classes
-    model_cfg['backbone'].pop('pretrained', None)  # only the structure is needed
-    return MODELS.build(model_cfg)
+    return build_model(cfg_path, device=None,
+                       cfg_options={'model.head.num_classes': num_classes,
+                                    'model.backbone.pretrained': None})
 
 
 def verify_converted(state_dict: Dict[str, torch.Tensor], info: dict, training: bool = False,
