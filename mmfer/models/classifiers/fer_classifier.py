@@ -143,15 +143,15 @@ class FERClassifier(BaseModel):
 
     def init_weights(self):
         super().init_weights()
-        from mmfer.utils.checkpoint import load_checkpoint
+        from mmfer.utils.checkpoint import LOSS_STATE_KEYS, load_checkpoint
         if self.pretrained:
-            from mmfer.utils.checkpoint import LOSS_STATE_KEYS as loss_state
             if isinstance(self.pretrained, dict):
                 part = self.pretrained.get('prefix', '')
                 load_checkpoint(self, self.pretrained['checkpoint'], strict=True,
-                                ignore_missing=[loss_state, '^(?!' + re.escape(part) + ')'])
+                                ignore_missing=[LOSS_STATE_KEYS, '^(?!' + re.escape(part) + ')'])
             else:
-                load_checkpoint(self, self.pretrained, strict=True, ignore_missing=[loss_state])
+                load_checkpoint(self, self.pretrained, strict=True,
+                                ignore_missing=[LOSS_STATE_KEYS])
         for name, opts in self.aux_options.items():
             spec = opts['pretrained']
             if not spec:
