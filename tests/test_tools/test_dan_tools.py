@@ -76,7 +76,7 @@ def test_vis_attention_cli(tmp_path):
     proc = run(['tools/analysis/vis_attention.py', 'configs/dan/dan_r18_synthfer.py',
                 '--no-ckpt', '--synthfer', '2', '--synthfer-size', '64', '--tile', '96',
                 '--out', str(out), '--cfg-options', 'model.neck.num_heads=3'])
-    assert 'saved 3 head maps (2×2) for 2 images' in proc.stdout
+    assert 'saved 3 attn_maps map(s) (2×2) for 2 images' in proc.stdout
     img = cv2.imread(str(out))
     assert img.shape == (2 * 96, 4 * 96, 3)  # 2 rows; input + 3 heads
     # every head tile is a heat overlay, not the input tile

@@ -7,12 +7,25 @@
     python tools/analysis/vis_attention.py configs/dan/dan_r18_synthfer.py --no-ckpt \
         --synthfer 6 --out attention.png
 
-Works for any model whose neck returns ``attn_maps`` (N×H×h×w, or N×h×w for a single map), e.g.
-DAN's ``MultiHeadCrossAttention`` (the heads' channel-summed spatial maps s).  The images go
-through the config's test pipeline and the model's data preprocessor, exactly as at test time.
-Grid: one row per image — the input (with predicted and, if known, true class), then one
-overlay per head (bilinear upsampling of the map, min-max scaled per map, JET colour map,
-50 % blend); the raw maximum of each map is written on its tile (DAN's maps are unnormalised).
+Which maps (``--maps``):
+
+- ``attn_maps`` (default): any neck output of that name (N×H×h×w, or N×h×w for one map), e.g.
+  DAN's ``MultiHeadCrossAttention`` (the heads' channel-summed spatial maps s) or LAN's learned
+  F_m (``LocalAttention``); any other neck output key works the same way, e.g. ``heatmap``
+  (PCDA's landmark heatmap, ``ProductCrossAttention``);
+- ``cam``: the class activation map of the *predicted* class from a ``CAMClsHead`` (DacFER / EAC,
+  M_k = Σ_c W_kc F_c), read from the head's ``view_outputs`` exactly as the flip loss sees it.
+
+``--flip`` adds, per image, the maps of its horizontally flipped copy (DacFER's second view) and
+that map flipped back onto the original (what the flip-consistency loss compares; the mean
+absolute difference to the first map, after the same min-max scaling, is written on the tile).
+``--guidance`` adds LAN's guidance map G of the image (white = attentive position), computed as in
+training from the checkpoint's guidance centers (``meta.lan_guidance``) and reference network.
+
+The images go through the config's test pipeline and the model's data preprocessor, exactly as
+at test time. Grid: one row per image — the input (with predicted and, if known, true class),
+then one overlay per map (bilinear upsampling, min-max scaled per map, JET colour map, 50 %
+blend); the raw maximum of each map is written on its tile (DAN's maps are unnormalised).
 """
 import argparse
 import os
@@ -44,11 +57,20 @@ def parse_args(argv=None):
     parser.add_argument('--tile', type=int, default=128, help='tile side in the grid (pixels)')
     parser.add_argument('--out', default='attention.png', help='output PNG')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--maps', default='attn_maps',
+                        help="which maps: a neck output key ('attn_maps' default, e.g. "
+                             "'heatmap' for PCDA) or 'cam' (CAMClsHead, predicted class)")
+    parser.add_argument('--flip', action='store_true',
+                        help='add the maps of the horizontally flipped image and their flip back')
+    parser.add_argument('--guidance', action='store_true',
+                        help="add LAN's guidance map G from the checkpoint's guidance centers")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='key=value overrides of the config (mmengine syntax)')
     args = parser.parse_args(argv)
     if (args.checkpoint is None) == (not args.no_ckpt):
         parser.error('give either a checkpoint or --no-ckpt')
+    if args.guidance and args.checkpoint is None:
+        parser.error('--guidance reads the guidance centers of a checkpoint; give one')
     return args
 
 
@@ -77,21 +99,22 @@ def load_images(args):
 
 
 def build_model(args):
-    """(config, model in eval mode on ``args.device``, class names of the checkpoint or None);
-    the model is built by :func:`mmfer.apis.build_model` (as the Runner builds it)."""
+    """(config, model in eval mode on ``args.device``, class names of the checkpoint or None,
+    the checkpoint's meta dict); the model is built by :func:`mmfer.apis.build_model` (as the
+    Runner builds it)."""
     from mmfer.apis import build_model as build_fer_model
     from mmfer.apis import load_model_config
     from mmfer.utils.checkpoint import LOSS_STATE_KEYS, load_checkpoint
     cfg = load_model_config(args.config, args.cfg_options)
     torch.manual_seed(args.seed)
     model = build_fer_model(cfg)
-    classes = None
+    classes, meta = None, {}
     if args.checkpoint:
         ckpt = load_checkpoint(model, args.checkpoint, ignore_missing=[LOSS_STATE_KEYS])
-        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        meta = (ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}
         classes = meta.get('classes') or (meta.get('dataset_meta') or {}).get('classes')
     # --no-ckpt: the weights the modules got at construction (seeded); a smoke test only
-    return cfg, model.to(args.device).eval(), classes
+    return cfg, model.to(args.device).eval(), classes, meta
 
 
 def test_pipeline(cfg):
@@ -103,22 +126,58 @@ def test_pipeline(cfg):
     return Compose(loader['dataset']['pipeline'])
 
 
-def attention_maps(model, batch) -> tuple:
-    """Run backbone + neck; return (attn_maps N×H×h×w, logits N×C)."""
+def _as_maps(maps, what):
+    if maps.dim() == 3:
+        maps = maps.unsqueeze(1)
+    if maps.dim() != 4:
+        raise ValueError(f'{what} must be N×H×h×w or N×h×w, got {tuple(maps.shape)}')
+    return maps.float().cpu()
+
+
+def attention_maps(model, batch, key: str = 'attn_maps') -> tuple:
+    """Run the model on a batch; return (maps N×M×h×w, logits N×C, tile titles of the M maps).
+    ``key``: a neck output name, or ``'cam'`` (CAMClsHead, the map of the predicted class)."""
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
         feats = model.extract_feat(data['inputs'])
-        if 'attn_maps' not in feats:
-            raise KeyError(f'the neck {type(model.neck).__name__} returns {sorted(feats)} but no '
-                           '"attn_maps"; this tool needs a neck that exposes its spatial '
-                           'attention maps (N×H×h×w)')
-        maps = feats['attn_maps']
-        if maps.dim() == 3:
-            maps = maps.unsqueeze(1)
-        if maps.dim() != 4:
-            raise ValueError(f'attn_maps must be N×H×h×w or N×h×w, got {tuple(maps.shape)}')
         logits = model.head(feats)
-    return maps.float().cpu(), logits.float().cpu()
+        if key == 'cam':
+            if not hasattr(model.head, 'cam'):
+                raise KeyError(f'--maps cam needs a head with class activation maps '
+                               f'(CAMClsHead); {type(model.head).__name__} has none')
+            cams = model.head.view_outputs(feats)['cam']  # N×K×h×w
+            pred = logits.argmax(1)
+            maps = cams[torch.arange(len(pred)), pred][:, None]
+            return _as_maps(maps, 'cam'), logits.float().cpu(), ['CAM']
+        if key not in feats:
+            raise KeyError(f'the neck {type(model.neck).__name__} returns {sorted(feats)} but no '
+                           f'{key!r}; this tool needs a neck that exposes spatial maps '
+                           '(N×H×h×w) under that name (or --maps cam for a CAMClsHead)')
+        maps = _as_maps(feats[key], key)
+    titles = [f'head {h + 1}' for h in range(maps.size(1))] if maps.size(1) > 1 else [key]
+    return maps, logits.float().cpu(), titles
+
+
+def guidance_maps(model, meta: dict, batch) -> torch.Tensor:
+    """LAN's G (N×1×h×w) of a batch, from the checkpoint's guidance centers and reference
+    network, as the GuidanceMapHook computes it during training (``online_reference``)."""
+    from types import SimpleNamespace
+
+    from mmfer.engine.hooks.guidance_map_hook import META_KEY, GuidanceMapHook
+    from mmfer.utils.kmeans import GuidanceCenters
+    entry = meta.get(META_KEY)
+    if entry is None:
+        raise KeyError(f'--guidance: the checkpoint has no meta[{META_KEY!r}] (guidance centers '
+                       'are saved by the GuidanceMapHook of a LAN training run)')
+    hook = GuidanceMapHook(reference=entry.get('reference', 'pretrained'))
+    hook._ref_state = entry.get('reference_state')
+    runner = SimpleNamespace(model=model)
+    hook.ref_net = hook.build_reference(runner)
+    centers = GuidanceCenters.from_meta(entry)
+    with torch.no_grad():
+        inputs = model.data_preprocessor(batch, False)['inputs']
+        g = centers.assign(hook.reference_maps(runner, inputs))
+    return g[:, None].float().cpu()
 
 
 def overlay(img_bgr: np.ndarray, amap: torch.Tensor, tile: int) -> np.ndarray:
@@ -139,46 +198,89 @@ def _label(tile_img, text, row=0):
                     colour, thickness, cv2.LINE_AA)
 
 
-def make_grid(images, maps, logits, classes, tile):
+def _map_tile(img, amap, tile, title):
+    t = overlay(img, amap, tile)
+    mx = float(amap.max())
+    _label(t, f'{title}  max {mx:.0f}' if mx >= 100 else f'{title}  max {mx:.3g}')
+    return t
+
+
+def _scaled(m):
+    lo, hi = float(m.min()), float(m.max())
+    return (m - lo) / (hi - lo) if hi > lo else torch.zeros_like(m)
+
+
+def make_grid(images, maps, logits, classes, tile, titles=None, flip=None, guidance=None):
+    """One row per image: the input, its maps; with ``flip=(maps, logits)`` of the flipped
+    images, the flipped input's maps and their flip back; with ``guidance`` (N×1×h×w) G."""
     rows = []
     pred = logits.argmax(1).tolist()
+    titles = titles or [f'head {h + 1}' for h in range(maps.size(1))]
     name = (lambda i: classes[i] if classes and i < len(classes) else str(i))
-    for (img, img_name, label), m, p in zip(images, maps, pred):
+    for i, ((img, img_name, label), m, p) in enumerate(zip(images, maps, pred)):
         first = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_LINEAR)
         _label(first, img_name[:20])
         _label(first, f'pred {name(p)}', 1)
         if label is not None:
             _label(first, f'true {name(label)}', 2)
-        tiles = [first]
-        for h in range(m.size(0)):
-            t = overlay(img, m[h], tile)
-            mx = float(m[h].max())
-            _label(t, f'head {h + 1}  max {mx:.0f}' if mx >= 100 else f'head {h + 1}  max {mx:.3g}')
+        tiles = [first] + [_map_tile(img, m[h], tile, titles[h]) for h in range(m.size(0))]
+        if flip is not None:
+            fmaps, flogits = flip
+            fimg = np.ascontiguousarray(img[:, ::-1])
+            tiles += [_map_tile(fimg, fmaps[i, h], tile, f'flip {titles[h]}')
+                      for h in range(fmaps.size(1))]
+            _label(tiles[-1], f'pred {name(int(flogits[i].argmax()))}', 1)
+            for h in range(fmaps.size(1)):
+                back = torch.flip(fmaps[i, h], dims=(-1, ))
+                diff = float((_scaled(back) - _scaled(m[h])).abs().mean())
+                t = overlay(img, back, tile)
+                _label(t, 'flipped back')
+                _label(t, f'mean |diff| {diff:.3f}', 1)
+                tiles.append(t)
+        if guidance is not None:
+            g = guidance[i, 0]
+            face = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_LINEAR)
+            up = F.interpolate(g[None, None], size=(tile, tile), mode='nearest')[0, 0].numpy()
+            mask = np.repeat(up[:, :, None], 3, axis=2)
+            t = (face * (0.35 + 0.65 * mask)).astype(np.uint8)
+            _label(t, f'G  {int(g.sum())}/{g.numel()} attentive')
             tiles.append(t)
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
 
 
+def _pack(pipeline, images):
+    packed = [pipeline(dict(img=img.copy(), img_path=name, ori_shape=img.shape[:2],
+                            img_shape=img.shape[:2]))
+              for img, name, _ in images]
+    return dict(inputs=[p['inputs'] for p in packed],
+                data_samples=[p['data_samples'] for p in packed])
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg, model, classes = build_model(args)
+    cfg, model, classes, meta = build_model(args)
     if classes is None:
         from mmfer.datasets.synthfer_render import CLASSES as SYNTH_CLASSES
         classes = list(SYNTH_CLASSES) if args.synthfer else None
     images = load_images(args)
     pipeline = test_pipeline(cfg)
-    packed = [pipeline(dict(img=img.copy(), img_path=name, ori_shape=img.shape[:2],
-                            img_shape=img.shape[:2]))
-              for img, name, _ in images]
-    batch = dict(inputs=[p['inputs'] for p in packed],
-                 data_samples=[p['data_samples'] for p in packed])
-    maps, logits = attention_maps(model, batch)
-    grid = make_grid(images, maps, logits, classes, args.tile)
+    batch = _pack(pipeline, images)
+    maps, logits, titles = attention_maps(model, batch, args.maps)
+    flip = None
+    if args.flip:
+        flipped = [(np.ascontiguousarray(img[:, ::-1]), name, label)
+                   for img, name, label in images]
+        fmaps, flogits, _ = attention_maps(model, _pack(pipeline, flipped), args.maps)
+        flip = (fmaps, flogits)
+    guidance = guidance_maps(model, meta, batch) if args.guidance else None
+    grid = make_grid(images, maps, logits, classes, args.tile, titles, flip, guidance)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if not cv2.imwrite(args.out, grid):
         raise OSError(f'could not write {args.out}; use a .png path in a writable folder')
-    print(f'saved {maps.size(1)} head maps ({maps.size(2)}×{maps.size(3)}) for {len(images)} '
-          f'images to {args.out} ({grid.shape[1]}×{grid.shape[0]} px)')
+    print(f'saved {maps.size(1)} {args.maps} map(s) ({maps.size(2)}×{maps.size(3)})'
+          f'{" + flipped view" if flip else ""}{" + guidance G" if args.guidance else ""} for '
+          f'{len(images)} images to {args.out} ({grid.shape[1]}×{grid.shape[0]} px)')
     return 0
 
 
