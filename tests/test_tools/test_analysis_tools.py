@@ -270,3 +270,31 @@ def test_print_config(tmp_path):
     cfg = Config.fromfile(str(saved), import_custom_modules=False)
     assert cfg.model.head.num_classes == 5 and cfg.optim_wrapper.optimizer.type == 'Adam'
     assert 'momentum' not in cfg.optim_wrapper.optimizer
+
+
+def test_benchmark_config_input_shape():
+    """--shape config: each config's own test-pipeline size (PCDA 112, POSTER++ 224)."""
+    from mmengine.config import Config
+    tool = load_tool('benchmark.py')
+    shape = tool.config_input_shape
+    assert shape(Config.fromfile(osp.join(ROOT, 'configs', 'pcda', 'pcda_ir50_rafdb.py'))) == \
+        [112, 112]
+    assert shape(Config.fromfile(osp.join(ROOT, 'configs', 'qcs', 'poster_base_rafdb.py'))) == \
+        [224, 224]
+    # the last CenterCrop wins over an earlier Resize; Resize scale is (W, H)
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='Resize', scale=(72, 72)), dict(type='CenterCrop', crop_size=64)]))))
+    assert shape(cfg) == [64, 64]
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='Resize', scale=(40, 30))]))))
+    assert shape(cfg) == [30, 40]
+    with pytest.raises(KeyError, match='--shape H W'):
+        shape(Config(dict(test_dataloader=dict(dataset=dict(pipeline=[dict(type='Flip')])))))
+    args = tool.parse_args(['x.py', '--shape', 'config'])
+    assert args.shape is None
+    assert tool.parse_args(['x.py', '--shape', '96']).shape == [96, 96]
+    with pytest.raises(SystemExit):
+        tool.parse_args(['x.py', '--shape', 'big'])
+    cfg = Config(dict(val_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='torchvision/Resize', size=(50, 60))]))))
+    assert shape(cfg) == [50, 60]

@@ -1,7 +1,7 @@
 """Inference latency / throughput and training-step throughput of one or more configs.
 
     python tools/analysis/benchmark.py CONFIG [CONFIG ...] [--device cpu|cuda]
-        [--batch-size 1] [--train] [--train-batch-size 16] [--shape 224 | --shape H W]
+        [--batch-size 1] [--train] [--train-batch-size 16] [--shape 224 | H W | config]
         [--warmup 5] [--iters 20] [--num-threads N] [--out result.json|result.md]
 
 For every config the model is built under ``default_scope='mmfer'`` (random weights) and fed
@@ -26,6 +26,9 @@ random data in the format a dataloader produces (uint8 images + ``DataSample``s 
 Every measurement runs ``--warmup`` untimed iterations first; times are medians over
 ``--iters`` iterations, with ``torch.cuda.synchronize`` around each timed call on CUDA.
 Several configs are measured in one run, side by side, with ratios to the first one.
+``--shape config`` gives each config its own test-time input size (the last ``CenterCrop`` /
+``Resize`` of its test pipeline, e.g. 112 for PCDA and 224 for POSTER++), so models fed at
+different resolutions are compared as they are used; the size is a column of the table.
 """
 import argparse
 import gc
@@ -54,8 +57,9 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--train', action='store_true', help='also time training steps')
     parser.add_argument('--train-batch-size', type=int, default=16,
                         help='samples per training step (default 16)')
-    parser.add_argument('--shape', type=int, nargs='+', default=[224],
-                        help='input size: one int (square) or H W. Default 224')
+    parser.add_argument('--shape', nargs='+', default=['224'],
+                        help="input size: one int (square), H W, or 'config' (each config's "
+                             'test-pipeline size). Default 224')
     parser.add_argument('--warmup', type=int, default=5, help='untimed iterations (default 5)')
     parser.add_argument('--iters', type=int, default=20, help='timed iterations (default 20)')
     parser.add_argument('--num-threads', type=int, default=None,
@@ -69,10 +73,17 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override entries of every config')
     args = parser.parse_args(argv)
-    if len(args.shape) == 1:
-        args.shape = [args.shape[0], args.shape[0]]
-    elif len(args.shape) != 2:
-        parser.error(f'--shape takes 1 or 2 integers (H [W]), got {args.shape}')
+    if args.shape == ['config']:
+        args.shape = None  # per config: config_input_shape
+    else:
+        try:
+            args.shape = [int(v) for v in args.shape]
+        except ValueError:
+            parser.error(f"--shape takes 1 or 2 integers (H [W]) or 'config', got {args.shape}")
+        if len(args.shape) == 1:
+            args.shape = [args.shape[0], args.shape[0]]
+        elif len(args.shape) != 2:
+            parser.error(f'--shape takes 1 or 2 integers (H [W]), got {args.shape}')
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
     if args.out and not args.out.endswith(('.json', '.md')):
@@ -120,6 +131,31 @@ def random_batch(model, batch_size: int, shape, num_views: int = 1, device='cpu'
         for ds, y in zip(samples, extra):
             ds.set_field(y.long(), name)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def config_input_shape(cfg) -> list:
+    """[H, W] a config's test pipeline feeds the model: the size set by its last ``CenterCrop``
+    (``crop_size``) or ``Resize`` (mmcv ``scale`` W×H; ``torchvision/Resize`` ``size`` H×W) of
+    ``test_dataloader`` (else ``val_dataloader``)."""
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    pipeline = (loader.get('dataset') or {}).get('pipeline') or []
+    for t in reversed(pipeline):
+        kind = t.get('type')
+        if kind in ('CenterCrop', 'torchvision/CenterCrop'):
+            size = t.get('crop_size', t.get('size'))
+            hw = True
+        elif kind == 'Resize':
+            size, hw = t.get('scale'), False  # mmcv: (W, H)
+        elif kind == 'torchvision/Resize':
+            size, hw = t.get('size'), True  # torchvision: (H, W)
+        else:
+            continue
+        if isinstance(size, int):
+            return [size, size]
+        if size is not None:
+            return [int(size[0]), int(size[1])] if hw else [int(size[1]), int(size[0])]
+    raise KeyError(f'{cfg.filename}: no CenterCrop / Resize in the test pipeline to take the '
+                   'input size from; give --shape H W')
 
 
 def train_label_fields(model, extra=()) -> list:
@@ -192,18 +228,19 @@ def benchmark_config(config: str, args) -> dict:
     cfg = load_config(config, args.cfg_options)
     model = build_model(cfg, args.device)
     torch.manual_seed(args.seed)
+    shape = list(args.shape) if args.shape else config_input_shape(cfg)
     # parameters read by the inference forward and its MACs per image (get_flops' numbers)
-    counted = count_model_flops(model, (3, ) + tuple(args.shape), device=args.device)
-    res = dict(config=config, model=type(model).__name__,
+    counted = count_model_flops(model, (3, ) + tuple(shape), device=args.device)
+    res = dict(config=config, model=type(model).__name__, shape=shape,
                params=counted.params['inference'], params_model=counted.params['model'],
                macs=counted.macs)
-    res['inference'] = benchmark_inference(model, args.batch_size, args.shape, args.warmup,
+    res['inference'] = benchmark_inference(model, args.batch_size, shape, args.warmup,
                                            args.iters, args.device, args.seed)
     if args.train:
         if 'optim_wrapper' not in cfg:
             raise KeyError(f'{config}: --train needs an `optim_wrapper` entry in the config')
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-        res['train'] = benchmark_train(model, optim_wrapper, args.train_batch_size, args.shape,
+        res['train'] = benchmark_train(model, optim_wrapper, args.train_batch_size, shape,
                                        args.warmup, args.iters, args.device, args.seed,
                                        args.label_fields)
     return res
@@ -225,7 +262,8 @@ def add_ratios(results: List[dict]) -> None:
 def environment(args) -> dict:
     import torch
     env = dict(torch=torch.__version__, device=args.device, num_threads=torch.get_num_threads(),
-               cpu=platform.processor() or platform.machine(), shape=list(args.shape))
+               cpu=platform.processor() or platform.machine(),
+               shape=list(args.shape) if args.shape else 'config')
     if args.device == 'cuda':
         env['gpu'] = torch.cuda.get_device_name(0)
     return env
@@ -236,13 +274,16 @@ def _rate(v: float) -> str:
 
 
 def to_markdown(results: List[dict], env: dict) -> str:
-    head = ['config', 'params', 'GMACs', 'ms/img (median)', 'ms/img (p90)', 'img/s', 'x first']
+    head = ['config', 'input', 'params', 'GMACs', 'ms/img (median)', 'ms/img (p90)', 'img/s',
+            'x first']
     has_train = any('train' in r for r in results)
     if has_train:
         head += ['train samples/s', 'train img/s', 'x first (train)']
     lines = [
         f'device: {env["device"]} ({env.get("gpu", env["cpu"])}), torch {env["torch"]}, '
-        f'threads {env["num_threads"]}, input {env["shape"][0]}x{env["shape"][1]}, '
+        f'threads {env["num_threads"]}, input '
+        + (f'{env["shape"][0]}x{env["shape"][1]}' if env['shape'] != 'config' else
+           "per config (its test pipeline)") + ', '
         f'inference batch {results[0]["inference"]["batch_size"]}'
         + (f', train batch {results[0]["train"]["batch_size"]}' if has_train else ''),
         '',
@@ -251,7 +292,7 @@ def to_markdown(results: List[dict], env: dict) -> str:
     ]
     for r in results:
         i = r['inference']
-        cells = [r['config'], f'{r["params"]:,}', f'{r["macs"] / 1e9:.3f}', f'{i["latency_ms_median"]:.2f}',
+        cells = [r['config'], f'{r["shape"][0]}x{r["shape"][1]}', f'{r["params"]:,}', f'{r["macs"] / 1e9:.3f}', f'{i["latency_ms_median"]:.2f}',
                  f'{i["latency_ms_p90"]:.2f}', _rate(i['throughput_img_s']),
                  f'{i["throughput_ratio"]:.2f}']
         if has_train:
