@@ -91,6 +91,7 @@ PARAMS = {
     'pcda/pcda_ir50_synthfer.py': (1_868_807, 1_868_807, 1_868_807),
     'pcda/pcda_ir50_synthfer_no-neaa.py': (1_868_807, 1_868_807, 1_868_807),
     'pcda/pcda_ir50_synthfer_no-product.py': (1_868_807, 1_868_807, 1_868_807),
+    'pcda/pcda_ir50_synthfer_no-product-no-neaa.py': (1_868_807, 1_868_807, 1_868_807),
     'qcs/dcs_affectnet7.py': (66_810_510, 66_810_510, 40_700_039),
     'qcs/dcs_affectnet8.py': (66_812_048, 66_812_048, 40_700_808),
     'qcs/dcs_ferplus.py': (66_812_048, 66_812_048, 40_700_808),

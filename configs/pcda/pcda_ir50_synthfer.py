@@ -2,18 +2,20 @@
 # _base_/datasets/synthfer_rafdb.py), every image resized to 112×112 as the paper feeds both
 # backbones: the modules of pcda_ir50_rafdb.py at reduced width — IR-50 unit counts at 1/4 width
 # (base_channels=16: stage 3 is 64×14×14), MobileFaceNet at 1/2 width (conv_4 is 64×14×14; the
-# width of configs/landmarks/mobilefacenet_synthfer.py, whose checkpoint it is meant to freeze;
+# width of configs/landmarks/mobilefacenet_synthfer.py, whose checkpoint it freezes;
 # run_all=False: its GDC landmark head is not needed here), 196 + 1 tokens of width 128, 2 cross
 # blocks of 4 heads, dropout 0 (short runs on little data, as poster_base_synthfer.py);
-# CE + 0.01·NeAA (Neutral = index 6 of the SynthFER / RAF-DB order). Adam 1e-3, cosine, 5 epochs.
+# CE + 0.01·NeAA (Neutral = index 6 of the SynthFER / RAF-DB order). Adam 1e-3, cosine, 2 epochs.
 #
-# The landmark network is frozen but has NO pretrained weights here (pretrained=None): it is a
-# random, fixed feature extractor until the SynthFER landmark-regression run
+# The landmark network is frozen and loaded from the SynthFER landmark-regression run (train it
+# first; without the file, init_weights stops with the path it looked for):
 #   python tools/train.py configs/landmarks/mobilefacenet_synthfer.py
-# provides a checkpoint; then replace `pretrained=None` below by
-#   pretrained=dict(checkpoint='work_dirs/mobilefacenet_synthfer/epoch_8.pth', prefix='backbone.')
-# (the prefix selects the MobileFaceNet part of that classifier-level checkpoint; loaded strictly,
-# tests/test_models/test_necks/test_pcda_model.py checks that the two configs fit).
+# (val NME 21.88 % of the inter-ocular distance after its 5 epochs, the mean-shape baseline is
+# 33.27 %: a weak but real landmark prior, docs/pcda.md). The prefix selects the MobileFaceNet
+# part of that classifier-level checkpoint; loaded strictly
+# (tests/test_models/test_necks/test_pcda_model.py checks that the two configs fit).
+# Budget: 2 epochs of the 8,000 training images (250 iterations), so that the four-row ablation
+# of tools/analysis/run_table.py pcda_synthfer fits a CPU afternoon (~18 min a row on 2 cores).
 _base_ = [
     '../_base_/models/pcda_ir50.py',
     '../_base_/datasets/synthfer_rafdb.py',
@@ -21,9 +23,13 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 img_size = 112
+landmark_checkpoint = 'work_dirs/mobilefacenet_synthfer/epoch_5.pth'
+max_epochs = 2
 model = dict(
     backbone=dict(base_channels=16),
-    aux_nets=dict(landmark=dict(width_mult=0.5, run_all=False, pretrained=None)),
+    aux_nets=dict(landmark=dict(
+        width_mult=0.5, run_all=False,
+        pretrained=dict(checkpoint=landmark_checkpoint, prefix='backbone.'))),
     neck=dict(img_channels=64, lm_channels=64, embed_dim=128, num_patches=196, depth=2,
               num_heads=4, drop_ratio=0.),
     head=dict(
@@ -46,6 +52,6 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=5, eta_min=1e-5,
+param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=max_epochs, eta_min=1e-5,
                        convert_to_iter_based=True)
-train_cfg = dict(by_epoch=True, max_epochs=5, val_interval=1)
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
