@@ -11,10 +11,12 @@ STAMP := $(VENV)/.mmfer-installed
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/constraints.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.py requirements/constraints.txt requirements/runtime.txt requirements/tests.txt \
+		requirements/infer.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade-strategy only-if-needed \
-		-c requirements/constraints.txt -r requirements/runtime.txt -r requirements/tests.txt
+		-c requirements/constraints.txt -r requirements/runtime.txt -r requirements/tests.txt \
+		-r requirements/infer.txt
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -26,7 +26,8 @@ setup(
     python_requires='>=3.8',
     install_requires=read_requirements('runtime.txt'),
     extras_require=dict(tests=read_requirements('tests.txt'),
-                        optional=read_requirements('optional.txt')),
+                        optional=read_requirements('optional.txt'),
+                        infer=read_requirements('infer.txt')),
     license='Apache License 2.0',
     zip_safe=False,
 )
