@@ -217,6 +217,8 @@ class FERInferencer:
             input_size = model_input_size(self.model)
         elif isinstance(input_size, int):
             input_size = (input_size, input_size)
+        elif len(input_size) == 1:
+            input_size = (input_size[0], input_size[0])
         self.input_size = tuple(int(v) for v in input_size)
         self.classes = (list(self.model.classes) if getattr(self.model, 'classes', None)
                         else config_classes(getattr(self.model, 'cfg', None)))
