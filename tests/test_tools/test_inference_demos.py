@@ -145,3 +145,18 @@ def test_benchmark_inferencer(tmp_path):
     assert mem['frames'] == 120 and mem['end'] >= mem['after_model'] > 0
     assert 'RSS (MiB): start' in text and 'images       4' in text
     assert len(os.listdir(tmp_path / 'data' / 'images')) == 4
+
+
+@needs_retinaface
+def test_docs_picture_script(tmp_path, capsys):
+    """docs/examples/inference_picture.py (the picture of docs/inference.md), in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'inference_picture', osp.join(ROOT, 'docs', 'examples', 'inference_picture.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / 'pic.png'
+    module.main([str(out)])
+    assert '3 faces; wrote' in capsys.readouterr().out
+    pic = cv2.imread(str(out))
+    assert pic.shape == (240, 480 + 8 + 8 + 232 * 3, 3)
