@@ -1,7 +1,7 @@
 # DacFER ablation (dacfer.md §2, Table 3)
 # CNN baseline: VGGFace2 Caffe ResNet-50 (resnet50_ft) + CE.
 # SynthFER (`make demo` data, 64 px), width-reduced for CPU (stem/base 16 channels: 512-channel 2×2
-# map), random init; Adam 1e-3, ExponentialLR 0.9, 10 epochs.
+# map), random init; Adam 1e-3, ExponentialLR 0.9, 5 epochs.
 # Reference: results: docs/model_zoo.md.
 _base_ = [
     './_base_/baseline_r50.py',

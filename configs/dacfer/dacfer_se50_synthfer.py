@@ -2,7 +2,7 @@
 # + LAC + GAC = DacFER: SE-ResNet-50 + CE on view 0 + CAM flip consistency (λ 1) on the (image,
 # flip) pair.
 # SynthFER (`make demo` data, 64 px), width-reduced for CPU (stem/base 16 channels: 512-channel 2×2
-# map), random init; Adam 1e-3, ExponentialLR 0.9, 10 epochs.
+# map), random init; Adam 1e-3, ExponentialLR 0.9, 5 epochs.
 # Reference: results: docs/model_zoo.md.
 _base_ = [
     './_base_/dacfer_se50.py',

@@ -1,7 +1,7 @@
 # DacFER ablation (dacfer.md §2, Table 3)
 # + LAC: VGGFace2 SE-ResNet-50 (senet50_ft; the SE gates are the local attention correction) + CE.
 # SynthFER (`make demo` data, 64 px), width-reduced for CPU (stem/base 16 channels: 512-channel 2×2
-# map), random init; Adam 1e-3, ExponentialLR 0.9, 10 epochs.
+# map), random init; Adam 1e-3, ExponentialLR 0.9, 5 epochs.
 # Reference: results: docs/model_zoo.md.
 _base_ = [
     './_base_/lac_se50.py',
