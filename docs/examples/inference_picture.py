@@ -2,11 +2,11 @@
 
     python docs/examples/inference_picture.py OUT.png [CONFIG [CHECKPOINT]]
 
-Three SynthFER test faces (test split 1, 12 rotated by 15°, and 4 turned by 21°) pasted on a 480×240 canvas,
-RetinaFace detections with their 5 landmarks and predicted classes on the left, and on the
-right each face's aligned crop (at the model's input size, shown at 224 px) with the
-template points of
-``mmfer.apis.RAFDB_TEMPLATE`` drawn as crosses (green) over the warped landmarks (red dots).
+Three SynthFER test faces (test split 1, 12 rotated by 15°, and 4 turned by 21°) pasted on a
+480×240 canvas; on the left the RetinaFace detections with their 5 landmarks and predicted
+classes, on the right each face's aligned crop (at the model's input size, shown at 224 px)
+with the template points of ``mmfer.apis.RAFDB_TEMPLATE`` as green crosses and the warped
+landmarks as red dots.
 Default model: the tiny test config with constructor weights (the classes are then
 meaningless; pass a trained SynthFER config and checkpoint for real ones).
 """

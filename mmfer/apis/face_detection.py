@@ -65,7 +65,8 @@ class HaarDetector:
     """
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 24,
-                 min_size_ratio: float = 0.05, cascade: str = 'haarcascade_frontalface_default.xml'):
+                 min_size_ratio: float = 0.05,
+                 cascade: str = 'haarcascade_frontalface_default.xml'):
         import cv2
         path = cascade if osp.isfile(cascade) else osp.join(cv2.data.haarcascades, cascade)
         self.cascade = cv2.CascadeClassifier(path)
