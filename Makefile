@@ -12,11 +12,11 @@ STAMP := $(VENV)/.mmfer-installed
 install: $(STAMP)
 
 $(STAMP): setup.py requirements/constraints.txt requirements/runtime.txt requirements/tests.txt \
-		requirements/infer.txt
+		requirements/infer.txt requirements/onnx.txt requirements/vis.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade-strategy only-if-needed \
 		-c requirements/constraints.txt -r requirements/runtime.txt -r requirements/tests.txt \
-		-r requirements/infer.txt
+		-r requirements/infer.txt -r requirements/onnx.txt -r requirements/vis.txt
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

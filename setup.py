@@ -27,7 +27,9 @@ setup(
     install_requires=read_requirements('runtime.txt'),
     extras_require=dict(tests=read_requirements('tests.txt'),
                         optional=read_requirements('optional.txt'),
-                        infer=read_requirements('infer.txt')),
+                        infer=read_requirements('infer.txt'),
+                        onnx=read_requirements('onnx.txt'),
+                        vis=read_requirements('vis.txt')),
     license='Apache License 2.0',
     zip_safe=False,
 )

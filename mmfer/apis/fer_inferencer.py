@@ -190,14 +190,29 @@ class FERInferencer:
         template: 5×2 template in units of the crop side (default ``RAFDB_TEMPLATE``).
         detector_cfg: keyword arguments of the detector (e.g. ``score_threshold``).
         cfg_options: ``--cfg-options``-style overrides of the config.
+        onnx: an ``.onnx`` file written by ``tools/deployment/pytorch2onnx.py``
+            (:func:`mmfer.apis.onnx_model.export_onnx`) to run as the classifier with
+            onnxruntime (needs the ``onnx`` extra) instead of the PyTorch model. ``model`` is
+            then ``None`` (the file's metadata gives the test pipeline, the class names and the
+            input size) or a config path / Config (used where the file has no metadata); no
+            PyTorch model is built and ``weights`` must be ``None`` (the file holds them).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: str = 'cpu',
                  detector: Union[str, Callable] = 'retinaface', align: str = 'auto',
                  batch_size: int = 32, input_size: Union[int, Sequence[int], None] = None,
                  margin: float = 0.2, template: Optional[np.ndarray] = None,
-                 detector_cfg: Optional[dict] = None, cfg_options: Optional[dict] = None):
-        if isinstance(model, torch.nn.Module):
+                 detector_cfg: Optional[dict] = None, cfg_options: Optional[dict] = None,
+                 onnx: Optional[str] = None):
+        self.onnx = None
+        if onnx is not None:
+            self.model, self.onnx = _onnx_model(model, weights, onnx, device, cfg_options)
+            if input_size is None:
+                input_size = self.onnx.input_size
+        elif model is None:
+            raise ValueError('FERInferencer: model is None; pass a config path, a model from '
+                             'init_model, or onnx=FILE')
+        elif isinstance(model, torch.nn.Module):
             if not hasattr(model, 'test_pipeline'):
                 raise AttributeError('FERInferencer needs a config path or a model from '
                                      'mmfer.apis.init_model (it sets model.test_pipeline)')
@@ -220,6 +235,11 @@ class FERInferencer:
         elif len(input_size) == 1:
             input_size = (input_size[0], input_size[0])
         self.input_size = tuple(int(v) for v in input_size)
+        if (self.onnx is not None and self.onnx.input_size
+                and self.input_size != tuple(self.onnx.input_size)):
+            raise ValueError(f'input_size={self.input_size}: the ONNX graph {onnx} takes '
+                             f'{tuple(self.onnx.input_size)} inputs; export it again with '
+                             '--shape H W to change it')
         self.classes = (list(self.model.classes) if getattr(self.model, 'classes', None)
                         else config_classes(getattr(self.model, 'cfg', None)))
         self.pipeline = _image_pipeline(self.model.test_pipeline)
@@ -252,6 +272,12 @@ class FERInferencer:
             return []
         packed = [self.pipeline(dict(img=c, img_shape=c.shape[:2], ori_shape=c.shape[:2]))
                   for c in crops]
+        if self.onnx is not None:
+            from mmfer.apis.onnx_model import softmax
+            probs = softmax(self.onnx(torch.stack([p['inputs'] for p in packed]).float()))
+            return [dict(pred_label=int(s.argmax()),
+                         pred_class=self.classes[int(s.argmax())] if self.classes else None,
+                         pred_score=float(s.max()), pred_scores=s.tolist()) for s in probs]
         data = self.model.data_preprocessor(
             dict(inputs=[p['inputs'] for p in packed],
                  data_samples=[p['data_samples'] for p in packed]), False)
@@ -351,6 +377,30 @@ class FERInferencer:
         finally:
             if writer:
                 writer.close()
+
+
+def _onnx_model(model, weights, path, device, cfg_options):
+    """(what FERInferencer reads of a model, OnnxClassifier) for ``onnx=path``."""
+    import types
+
+    from mmfer.apis.builder import load_model_config
+    from mmfer.apis.onnx_model import OnnxClassifier
+    if weights is not None:
+        raise ValueError('weights= goes with a PyTorch model; an ONNX file holds its weights '
+                         '(export a checkpoint with tools/deployment/pytorch2onnx.py)')
+    if isinstance(model, torch.nn.Module):
+        raise ValueError('onnx=: pass model=None or the config path, not a built model')
+    session = OnnxClassifier(path, device=str(device))
+    cfg = load_model_config(model, cfg_options) if model is not None else None
+    pipeline = session.test_pipeline
+    if pipeline is None and cfg is not None:
+        pipeline = ((cfg.get('test_dataloader') or {}).get('dataset') or {}).get('pipeline')
+    if pipeline is None:
+        raise ValueError(f'{path} carries no test pipeline in its metadata (not written by '
+                         'tools/deployment/pytorch2onnx.py?); pass the config as model=')
+    classes = session.classes or config_classes(cfg)
+    info = types.SimpleNamespace(cfg=cfg, test_pipeline=pipeline, classes=classes)
+    return info, session
 
 
 def _label(face) -> str:
