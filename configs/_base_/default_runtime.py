@@ -39,7 +39,10 @@ env_cfg = dict(
     # other ranks before the job fails with a message naming this option (docs/reliability.md)
     dist_cfg=dict(backend='nccl', timeout=1800),
 )
-vis_backends = [dict(type='LocalVisBackend')]
+# TensorBoard (the `vis` extra) is off: `--cfg-options visualizer.vis_backends.1.enable=True`
+# adds its event files under <work_dir>/<timestamp>/vis_data/ (docs/analysis_tools.md)
+vis_backends = [dict(type='LocalVisBackend'),
+                dict(type='OptionalTensorboardVisBackend', enable=False)]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True, window_size=20)
 log_level = 'INFO'
