@@ -36,8 +36,15 @@ def test_off_by_default(tmp_path):
                     '".[vis]"; make install installs it)')
 def test_cfg_options_switch_writes_events(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)  # as tools/train.py
+    opts = parser.parse_args(['--cfg-options', 'visualizer.vis_backends.1.enable=True'])
     cfg = Config.fromfile(RUNTIME)
-    cfg.merge_from_dict({'visualizer.vis_backends.1.enable': True})  # what --cfg-options does
+    cfg.merge_from_dict(opts.cfg_options)
+    assert cfg.visualizer.vis_backends[1].enable is True
     vis = build(cfg, 'tb_on', tmp_path)
     for step, loss in ((1, 0.75), (2, 0.5)):
         vis.add_scalars({'loss': loss, 'lr': 0.01}, step=step)
