@@ -22,6 +22,7 @@ Export goes through torch 2.14's ``torch.onnx.export(..., dynamo=True)`` (torch.
 onnxscript), weights inside the one ``.onnx`` file (``external_data=False``).
 """
 import json
+import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -126,9 +127,7 @@ def export_onnx(model: nn.Module, out_file: str, input_size: Sequence[int],
                          f'which the ONNX graph does not do; export at a size it divides, not '
                          f'{h}×{w}')
     dummy = torch.rand(batch_size, 3, h, w) * 255
-    folder = osp.dirname(osp.abspath(out_file))
-    import os
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     batch = torch.export.Dim('batch', min=1, max=4096)
     with torch.no_grad():
         program = torch.onnx.export(net, (dummy, ), dynamo=True, input_names=['input'],

@@ -78,26 +78,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class LogitsModel:
-    """Factory of the grad-cam-facing wrapper (built lazily so that ``--help`` needs no torch
-    import at module level)."""
+def logits_model(model):
+    """The grad-cam-facing wrapper: ``forward(x)`` maps a preprocessed N×3×H×W batch to the
+    N×C logits of ``model`` (a multi-view classifier: of its base network)."""
+    import torch.nn as nn
 
-    @staticmethod
-    def build(model):
-        import torch.nn as nn
+    class Logits(nn.Module):
 
-        class _Logits(nn.Module):
-            """``forward(x)``: preprocessed N×3×H×W → N×C logits of ``model``."""
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
 
-            def __init__(self, net):
-                super().__init__()
-                self.net = net
-
-            def forward(self, x):
-                out = self.net(x, mode='tensor')
-                return out['logits'] if isinstance(out, dict) else out
-        net = model.inference_model() if hasattr(model, 'inference_model') else model
-        return _Logits(net).eval()
+        def forward(self, x):
+            out = self.net(x, mode='tensor')
+            return out['logits'] if isinstance(out, dict) else out
+    net = model.inference_model() if hasattr(model, 'inference_model') else model
+    return Logits(net).eval()
 
 
 def tokens_to_maps(x, layout='none'):
@@ -181,7 +177,7 @@ def compute_cams(model, layer_name, x, targets, method='gradcam', tokens='none')
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     except ImportError as e:
         raise ImportError(f'grad-cam is not installed: {VIS_EXTRA}') from e
-    wrapped = LogitsModel.build(model)
+    wrapped = logits_model(model)
     layer = find_layer(wrapped.net, layer_name)
     cam_cls = getattr(pytorch_grad_cam, METHODS[method])
     def reshape(t):
@@ -250,7 +246,7 @@ def main(argv=None):
     images = load_images(args)
     x = preprocess(model, images, size).to(args.device)
     with torch.no_grad():
-        logits = LogitsModel.build(model)(x).float().cpu()
+        logits = logits_model(model)(x).float().cpu()
     probs = logits.softmax(1)
     preds = probs.argmax(1).tolist()
     if args.target == 'pred':
