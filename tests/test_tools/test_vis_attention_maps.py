@@ -101,3 +101,24 @@ def test_lan_guidance_from_checkpoint_meta(tmp_path):
     assert g[:, 0, 1, 0].sum() == 0  # position 2 has no attentive cluster
     with pytest.raises(KeyError, match='lan_guidance'):
         tool.guidance_maps(model2, {}, batch)
+
+
+def test_unit_scale_and_nearest_cells():
+    """--scale unit draws gate values as they are (a map ≡ 0.9 is not flattened to 0 by a
+    per-map min-max); --interp nearest keeps the cells of a 2×2 map sharp."""
+    tool = load_tool()
+    face = np.full((32, 32, 3), 128, np.uint8)
+    try:
+        tool.DRAW.update(scale='unit', interp='nearest')
+        hi = tool.overlay(face, torch.full((2, 2), 0.9), 32)
+        lo = tool.overlay(face, torch.full((2, 2), 0.05), 32)
+        assert np.abs(hi.astype(int) - lo.astype(int)).mean() > 30
+        cells = tool.overlay(face, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), 32)
+        assert (cells[:16, :16] == cells[0, 0]).all() and (cells[:16, 16:] == cells[0, 31]).all()
+        assert not (cells[0, 0] == cells[0, 31]).all()
+        tool.DRAW.update(scale='minmax', interp='bilinear')
+        a = tool.overlay(face, torch.full((2, 2), 0.9), 32)
+        b = tool.overlay(face, torch.full((2, 2), 0.05), 32)
+        assert (a == b).all()  # constant maps: min-max gives the same (zero) picture
+    finally:
+        tool.DRAW.update(scale='minmax', interp='bilinear')

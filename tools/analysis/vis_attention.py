@@ -64,6 +64,11 @@ def parse_args(argv=None):
                         help='add the maps of the horizontally flipped image and their flip back')
     parser.add_argument('--guidance', action='store_true',
                         help="add LAN's guidance map G from the checkpoint's guidance centers")
+    parser.add_argument('--scale', default='minmax', choices=['minmax', 'unit'],
+                        help="colour scale: 'minmax' per map (default) or 'unit' (values in "
+                             '[0, 1] as they are, e.g. LAN\'s F_m)')
+    parser.add_argument('--interp', default='bilinear', choices=['bilinear', 'nearest'],
+                        help="upsampling of the maps; 'nearest' shows the cells of a coarse map")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='key=value overrides of the config (mmengine syntax)')
     args = parser.parse_args(argv)
@@ -180,13 +185,28 @@ def guidance_maps(model, meta: dict, batch) -> torch.Tensor:
     return g[:, None].float().cpu()
 
 
+# how maps are drawn (set from --scale / --interp in main; module-level so that every tile of a
+# grid uses the same rule)
+DRAW = dict(scale='minmax', interp='bilinear')
+
+
 def overlay(img_bgr: np.ndarray, amap: torch.Tensor, tile: int) -> np.ndarray:
-    """Blend one h×w map (upsampled, min-max scaled, JET) with the tile-sized image."""
+    """Blend one h×w map (upsampled, JET) with the tile-sized image. ``DRAW['scale']``:
+    ``'minmax'`` scales each map to its own range, ``'unit'`` draws values in [0, 1] as they are
+    (clipped; for gates such as LAN's F_m); ``DRAW['interp']``: ``'bilinear'`` or ``'nearest'``
+    (shows the cells of a coarse map)."""
     face = cv2.resize(img_bgr, (tile, tile), interpolation=cv2.INTER_LINEAR)
-    up = F.interpolate(amap[None, None], size=(tile, tile), mode='bilinear',
-                       align_corners=False)[0, 0].numpy()
-    lo, hi = float(up.min()), float(up.max())
-    norm = (up - lo) / (hi - lo) if hi > lo else np.zeros_like(up)
+    mode = DRAW['interp']
+    up = F.interpolate(amap[None, None].float(), size=(tile, tile), mode=mode,
+                       **(dict(align_corners=False) if mode == 'bilinear' else {}))[0, 0].numpy()
+    if DRAW['scale'] == 'unit':
+        norm = np.clip(up, 0.0, 1.0)
+    else:
+        lo, hi = float(up.min()), float(up.max())
+        # a constant map (up to the upsampling's float rounding) is drawn as zero, not as
+        # its amplified rounding noise
+        flat = hi - lo <= 1e-6 * max(1.0, abs(hi), abs(lo))
+        norm = np.zeros_like(up) if flat else (up - lo) / (hi - lo)
     heat = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_JET)
     return cv2.addWeighted(face, 0.5, heat, 0.5, 0)
 
@@ -259,6 +279,7 @@ def _pack(pipeline, images):
 
 def main(argv=None):
     args = parse_args(argv)
+    DRAW.update(scale=args.scale, interp=args.interp)
     cfg, model, classes, meta = build_model(args)
     if classes is None:
         from mmfer.datasets.synthfer_render import CLASSES as SYNTH_CLASSES
