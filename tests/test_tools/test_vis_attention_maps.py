@@ -56,7 +56,7 @@ def test_heatmap_key_and_errors(tmp_path):
     with pytest.raises(KeyError, match="no 'nope'"):
         tool.main([cfg_path('pcda', 'pcda_ir50_synthfer.py'), '--no-ckpt', '--synthfer', '1',
                    '--maps', 'nope', '--out', str(out)])
-    with pytest.raises(KeyError, match='CAMClsHead'):
+    with pytest.raises(KeyError, match='CAMClsHead or a GAP'):
         tool.main([cfg_path('lan', 'lan_r18_synthfer.py'), '--no-ckpt', '--synthfer', '1',
                    '--maps', 'cam', '--out', str(out)])
     with pytest.raises(SystemExit):  # --guidance needs a checkpoint
@@ -122,3 +122,23 @@ def test_unit_scale_and_nearest_cells():
         assert (a == b).all()  # constant maps: min-max gives the same (zero) picture
     finally:
         tool.DRAW.update(scale='minmax', interp='bilinear')
+
+
+def test_cam_of_a_plain_gap_fc_head_and_flip_differences():
+    """LAC / the baseline (FERClsHead, fc over GAP(F)) get W·F; flip_differences is 0 for maps
+    that are exact mirrors and positive otherwise."""
+    tool = load_tool()
+    args = tool.parse_args([cfg_path('dacfer', 'lac_se50_synthfer.py'), '--no-ckpt',
+                            '--synthfer', '2', '--maps', 'cam'])
+    cfg, model, _, _ = tool.build_model(args)
+    images = tool.load_images(SimpleNamespace(img_dir=None, synthfer=2, seed=0,
+                                              synthfer_size=64))
+    batch = tool._pack(tool.test_pipeline(cfg), images)
+    maps, logits, _ = tool.attention_maps(model, batch, 'cam')
+    # the CAM averages to the logit minus the bias (GAP and FC commute)
+    pred = logits.argmax(1)
+    got = maps[:, 0].mean((1, 2)) + model.head.fc.bias[pred]
+    assert torch.allclose(got, logits[torch.arange(2), pred], atol=1e-4)
+    m = torch.rand(3, 1, 2, 2)
+    assert torch.equal(tool.flip_differences(m, torch.flip(m, dims=(-1, ))), torch.zeros(3))
+    assert (tool.flip_differences(m, m + torch.rand(3, 1, 2, 2)) > 0).all()

@@ -139,6 +139,27 @@ def _as_maps(maps, what):
     return maps.float().cpu()
 
 
+def class_activation_maps(model, feats) -> torch.Tensor:
+    """N×K×h×w CAMs: a ``CAMClsHead``'s own (``view_outputs``, as its flip loss sees them), else
+    M_k = Σ_c W_kc F_c from the ``fc`` of a GAP → FC head over the last backbone map (e.g. the
+    LAC / baseline heads of DacFER's ablation, so the same picture can be drawn without the
+    consistency loss)."""
+    head = model.head
+    if hasattr(head, 'cam'):
+        return head.view_outputs(feats)['cam']
+    fc, fmap = getattr(head, 'fc', None), feats.get('backbone_map')
+    feat = feats.get(getattr(head, 'feat_key', 'feat'))
+    # exact only when the fc input *is* GAP(F): checked on the batch (a neck in between, e.g.
+    # LAN's f = f_o + f_a, makes W·F a partial map, which would mislead)
+    if isinstance(fc, torch.nn.Linear) and fmap is not None and fmap.dim() == 4 \
+            and fmap.size(1) == fc.in_features and feat is not None \
+            and feat.shape == fmap.shape[:2] and torch.allclose(feat, fmap.mean((2, 3)),
+                                                                atol=1e-5, rtol=1e-4):
+        return torch.einsum('kc,nchw->nkhw', fc.weight, fmap)
+    raise KeyError(f'--maps cam needs a CAMClsHead or a GAP → FC head whose fc reads GAP of the '
+                   f'last backbone map; {type(head).__name__} on this model is neither')
+
+
 def attention_maps(model, batch, key: str = 'attn_maps') -> tuple:
     """Run the model on a batch; return (maps N×M×h×w, logits N×C, tile titles of the M maps).
     ``key``: a neck output name, or ``'cam'`` (CAMClsHead, the map of the predicted class)."""
@@ -147,10 +168,7 @@ def attention_maps(model, batch, key: str = 'attn_maps') -> tuple:
         feats = model.extract_feat(data['inputs'])
         logits = model.head(feats)
         if key == 'cam':
-            if not hasattr(model.head, 'cam'):
-                raise KeyError(f'--maps cam needs a head with class activation maps '
-                               f'(CAMClsHead); {type(model.head).__name__} has none')
-            cams = model.head.view_outputs(feats)['cam']  # N×K×h×w
+            cams = class_activation_maps(model, feats)  # N×K×h×w
             pred = logits.argmax(1)
             maps = cams[torch.arange(len(pred)), pred][:, None]
             return _as_maps(maps, 'cam'), logits.float().cpu(), ['CAM']
@@ -269,6 +287,17 @@ def make_grid(images, maps, logits, classes, tile, titles=None, flip=None, guida
     return np.concatenate(rows, axis=0)
 
 
+def flip_differences(maps: torch.Tensor, flipped_maps: torch.Tensor) -> torch.Tensor:
+    """Per image (mean over its maps): mean |scaled(m) − scaled(flip(m′))|, the number written
+    on the "flipped back" tiles."""
+    out = torch.zeros(maps.size(0))
+    for i in range(maps.size(0)):
+        out[i] = torch.stack([
+            (_scaled(torch.flip(flipped_maps[i, h], dims=(-1, ))) - _scaled(maps[i, h])).abs()
+            .mean() for h in range(maps.size(1))]).mean()
+    return out
+
+
 def _pack(pipeline, images):
     packed = [pipeline(dict(img=img.copy(), img_path=name, ori_shape=img.shape[:2],
                             img_shape=img.shape[:2]))
@@ -296,6 +325,11 @@ def main(argv=None):
         flip = (fmaps, flogits)
     guidance = guidance_maps(model, meta, batch) if args.guidance else None
     grid = make_grid(images, maps, logits, classes, args.tile, titles, flip, guidance)
+    if flip is not None:
+        diffs = flip_differences(maps, flip[0])
+        print(f'flip consistency: mean |map − flip(map of the flipped image)| after per-map '
+              f'min-max scaling, over {len(images)} images: {float(diffs.mean()):.4f} '
+              f'(median {float(diffs.median()):.4f})')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if not cv2.imwrite(args.out, grid):
         raise OSError(f'could not write {args.out}; use a .png path in a writable folder')
