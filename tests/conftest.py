@@ -7,6 +7,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+# tests/ itself, for the shared test helper modules (`from tool_loader import load_tool`);
+# --import-mode=importlib (pytest.ini) does not put test folders on sys.path
+TESTS = os.path.dirname(os.path.abspath(__file__))
+if TESTS not in sys.path:
+    sys.path.append(TESTS)
 
 # mmengine's BaseDataset runs gc.collect() on every construction (~0.3 s with torch loaded);
 # freezing the objects alive after imports makes those collections cheap in tests.

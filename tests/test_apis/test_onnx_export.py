@@ -12,6 +12,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool as load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MISSING = [m for m in ('onnx', 'onnxscript', 'onnxruntime') if importlib.util.find_spec(m) is None]
@@ -33,11 +34,7 @@ METHODS = {
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'pytorch2onnx', osp.join(ROOT, 'tools', 'deployment', 'pytorch2onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/deployment/pytorch2onnx.py')
 
 
 @pytest.mark.parametrize('method', list(METHODS))

@@ -1,21 +1,17 @@
 """tools/analysis/run_table.py: train + test the rows of a table, skip completed rows, summarise."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import pytest
+from tool_loader import load_tool as load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = 'tests/data/configs/tiny_synthfer.py'
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'run_table', osp.join(ROOT, 'tools', 'analysis', 'run_table.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/analysis/run_table.py')
 
 
 def test_every_table_config_exists():

@@ -1,6 +1,5 @@
 """tools/analysis/vis_attention.py beyond neck attn_maps: CAMs (DacFER), the flipped view, PCDA's
 heatmap and LAN's guidance map G from a checkpoint's guidance centers."""
-import importlib.util
 import os.path as osp
 from types import SimpleNamespace
 
@@ -8,16 +7,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool as load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'vis_attention', osp.join(ROOT, 'tools', 'analysis', 'vis_attention.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script('tools/analysis/vis_attention.py')
 
 
 def cfg_path(*p):

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool as load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_synthfer.py')
@@ -23,10 +24,7 @@ pytestmark = [
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('vis_cam', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 def faces(n, size=32):

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tool_loader import load_tool as load_script
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_synthfer.py')
@@ -22,10 +23,7 @@ pytestmark = [
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('vis_tsne', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL)
 
 
 def test_knn_accuracy_hand_case():
