@@ -47,18 +47,18 @@ from mmfer.apis.face_align import box_crop, similarity_warp
 from mmfer.apis.face_detection import Detections, WholeImageDetector, build_detector
 from mmfer.apis.inference import _image_pipeline, check_image, init_model
 
-__all__ = ['FERInferencer', 'model_input_size', 'config_classes', 'draw_faces']
+__all__ = ['FERInferencer', 'model_input_size', 'pipeline_input_size', 'config_classes', 'draw_faces']
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.pgm', '.ppm')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv', '.flv')
 
 
-def model_input_size(model) -> Tuple[int, int]:
-    """(H, W) the model is fed at test time: the last ``CenterCrop`` (``crop_size``) /
-    ``Resize`` (mmcv ``scale`` is W×H) of its test pipeline, else the ``img_size`` of the
-    config's test dataset (SynthFER renders at that size). Raises ``ValueError`` asking for
-    ``input_size=`` when neither says."""
-    for t in reversed(list(getattr(model, 'test_pipeline', None) or [])):
+def pipeline_input_size(pipeline) -> Optional[Tuple[int, int]]:
+    """(H, W) a test pipeline feeds the model: its last ``CenterCrop`` (``crop_size`` /
+    torchvision ``size``) or ``Resize`` (mmcv ``scale`` is W×H, torchvision ``size`` H×W);
+    ``None`` when it has neither. Shared by :func:`model_input_size` and
+    ``tools/analysis/benchmark.py --shape config``."""
+    for t in reversed(list(pipeline or [])):
         kind = str(t.get('type'))
         size = None
         if kind.endswith('CenterCrop'):
@@ -70,6 +70,16 @@ def model_input_size(model) -> Tuple[int, int]:
         if isinstance(size, int):
             return size, size
         return (int(size[0]), int(size[1])) if hw else (int(size[1]), int(size[0]))
+    return None
+
+
+def model_input_size(model) -> Tuple[int, int]:
+    """(H, W) the model is fed at test time: :func:`pipeline_input_size` of its test pipeline,
+    else the ``img_size`` of the config's test dataset (SynthFER renders at that size). Raises
+    ``ValueError`` asking for ``input_size=`` when neither says."""
+    size = pipeline_input_size(getattr(model, 'test_pipeline', None))
+    if size is not None:
+        return size
     cfg = getattr(model, 'cfg', None)
     loader = (cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}) if cfg else {}
     img_size = (loader.get('dataset') or {}).get('img_size')

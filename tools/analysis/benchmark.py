@@ -134,28 +134,16 @@ def random_batch(model, batch_size: int, shape, num_views: int = 1, device='cpu'
 
 
 def config_input_shape(cfg) -> list:
-    """[H, W] a config's test pipeline feeds the model: the size set by its last ``CenterCrop``
-    (``crop_size``) or ``Resize`` (mmcv ``scale`` W×H; ``torchvision/Resize`` ``size`` H×W) of
-    ``test_dataloader`` (else ``val_dataloader``)."""
+    """[H, W] a config's test pipeline feeds the model (``test_dataloader``, else
+    ``val_dataloader``): :func:`mmfer.apis.fer_inferencer.pipeline_input_size`, the size
+    ``FERInferencer`` crops faces to."""
+    from mmfer.apis.fer_inferencer import pipeline_input_size
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
-    pipeline = (loader.get('dataset') or {}).get('pipeline') or []
-    for t in reversed(pipeline):
-        kind = t.get('type')
-        if kind in ('CenterCrop', 'torchvision/CenterCrop'):
-            size = t.get('crop_size', t.get('size'))
-            hw = True
-        elif kind == 'Resize':
-            size, hw = t.get('scale'), False  # mmcv: (W, H)
-        elif kind == 'torchvision/Resize':
-            size, hw = t.get('size'), True  # torchvision: (H, W)
-        else:
-            continue
-        if isinstance(size, int):
-            return [size, size]
-        if size is not None:
-            return [int(size[0]), int(size[1])] if hw else [int(size[1]), int(size[0])]
-    raise KeyError(f'{cfg.filename}: no CenterCrop / Resize in the test pipeline to take the '
-                   'input size from; give --shape H W')
+    size = pipeline_input_size((loader.get('dataset') or {}).get('pipeline'))
+    if size is None:
+        raise KeyError(f'{cfg.filename}: no CenterCrop / Resize in the test pipeline to take the '
+                       'input size from; give --shape H W')
+    return list(size)
 
 
 def train_label_fields(model, extra=()) -> list:
