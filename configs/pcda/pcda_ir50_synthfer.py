@@ -17,8 +17,9 @@
 # Budget: 5 epochs. One epoch (125 iterations of 64) is not enough from random initialisation:
 # a 1-epoch run of this config and of its no-product child both ended at the chance-level loss
 # (1.948 against ln 7 = 1.946; docs/pcda.md), while the same model fits a fixed batch of 32 faces
-# (loss 1.96 → 1.09 in 25 Adam steps at 1e-3). On the shared 2-core CPU an epoch takes ~25 min at
-# one thread, so the ablation (tools/analysis/run_table.py pcda_synthfer) is a GPU-sized job.
+# (loss 1.96 → 1.12 in 25 Adam steps at 1e-3, tools/analysis/overfit_batch.py). On the shared
+# 2-core CPU an epoch takes ~25 min at one thread, so the ablation
+# (tools/analysis/run_table.py pcda_synthfer) is a GPU-sized job.
 _base_ = [
     '../_base_/models/pcda_ir50.py',
     '../_base_/datasets/synthfer_rafdb.py',

@@ -1,0 +1,85 @@
+"""Can a model fit one fixed batch? Adam steps on N rendered SynthFER faces, loss per step.
+
+    python tools/analysis/overfit_batch.py CONFIG [--num 32] [--steps 25] [--lr 1e-3]
+        [--every 4] [--seed 0]
+
+A sanity check for a model whose full training stays at chance level (e.g. PCDA's 1-epoch
+SynthFER rows, docs/pcda.md): the model is built from CONFIG by ``mmfer.apis.build_model``,
+``init_weights`` runs (frozen / pretrained parts load as in training), and Adam at ``--lr`` takes
+``--steps`` steps on the same batch of ``--num`` SynthFER training faces rendered at the config's
+input size (``mmfer.apis.model_input_size``: the test pipeline's, else the test dataset's), through the model's own data preprocessor and ``mode='loss'``. Prints
+the summed loss (and the gradient norm) every ``--every`` steps and at the end; a model that can
+learn drives the loss well below ln(classes).
+"""
+import argparse
+import sys
+import time
+from types import SimpleNamespace
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='model config')
+    p.add_argument('--num', type=int, default=32, help='faces in the batch (default 32)')
+    p.add_argument('--steps', type=int, default=25, help='Adam steps (default 25)')
+    p.add_argument('--lr', type=float, default=1e-3, help='Adam learning rate (default 1e-3)')
+    p.add_argument('--every', type=int, default=4, help='print every N steps (default 4)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the faces and the weights')
+    return p.parse_args(argv)
+
+
+def overfit(config, num=32, steps=25, lr=1e-3, seed=0):
+    """``[(step, loss, grad_norm)]`` for steps 0 … ``steps - 1`` (loss before that step)."""
+    import numpy as np
+    import torch
+    from mmpretrain.structures import DataSample
+
+    from mmfer.apis import build_model, load_model_config
+    from mmengine.config import Config
+
+    from mmfer.apis.fer_inferencer import model_input_size
+    from mmfer.datasets.synthfer_render import render, sample_params
+    full = Config.fromfile(config)
+    cfg = load_model_config(config)
+    loader = full.get('test_dataloader') or full.get('val_dataloader') or {}
+    # FERInferencer's rule: the test pipeline's size, else the test dataset's img_size
+    size = model_input_size(SimpleNamespace(test_pipeline=(loader.get('dataset') or {}).get(
+        'pipeline'), cfg=full))
+    imgs, labels = [], []
+    for i in range(num):
+        rgb, ann = render(sample_params(seed, i, split='train'), size=size[0])
+        imgs.append(torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))))
+        labels.append(int(ann['label']))
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    model.init_weights()
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    data = dict(inputs=imgs, data_samples=[DataSample().set_gt_label(y) for y in labels])
+    out = []
+    for step in range(steps):
+        losses = model(**model.data_preprocessor(data, True), mode='loss')
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad()
+        loss.backward()
+        gn = float(torch.sqrt(sum((p.grad ** 2).sum() for p in params if p.grad is not None)))
+        opt.step()
+        out.append((step, loss.item(), gn))
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.time()
+    rows = overfit(args.config, args.num, args.steps, args.lr, args.seed)
+    for step, loss, gn in rows:
+        if step % args.every == 0 or step == len(rows) - 1:
+            print(f'step {step:3d}  loss {loss:.3f}  grad norm {gn:.3f}')
+    print(f'[overfit_batch] {args.num} faces, {args.steps} steps at lr {args.lr:g}: loss '
+          f'{rows[0][1]:.3f} → {rows[-1][1]:.3f} ({time.time() - start:.1f} s)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
