@@ -1,40 +1,42 @@
 # Tiny CPU PCDA + NeAA on the `make demo` data (SynthFER written in the RAF-DB layout,
-# _base_/datasets/synthfer_rafdb.py), every image resized to 112×112 as the paper feeds both
-# backbones: the modules of pcda_ir50_rafdb.py at reduced width — IR-50 unit counts at 1/4 width
-# (base_channels=16: stage 3 is 64×14×14), MobileFaceNet at 1/2 width (conv_4 is 64×14×14; the
-# width of configs/landmarks/mobilefacenet_synthfer.py, whose checkpoint it freezes;
-# run_all=False: its GDC landmark head is not needed here), 196 + 1 tokens of width 128, 2 cross
-# blocks of 4 heads, dropout 0 (short runs on little data, as poster_base_synthfer.py);
-# CE + 0.01·NeAA (Neutral = index 6 of the SynthFER / RAF-DB order). Adam 1e-3, cosine, 5 epochs.
+# _base_/datasets/synthfer_rafdb.py) at 64×64, the input of the baseline, DAN and LAN SynthFER
+# rows it is compared with (the paper feeds 112×112; pcda_ir50_rafdb.py keeps that): the modules
+# of pcda_ir50_rafdb.py at reduced width and resolution — IR-50 unit counts at 1/4 width
+# (base_channels=16: stage 3 is 64×8×8), MobileFaceNet at 1/2 width (conv_4 is 64×8×8; the
+# network of configs/landmarks/mobilefacenet_synthfer_64.py, whose checkpoint it freezes;
+# gdc_kernel=4 so that checkpoint loads strictly; run_all=False: its GDC landmark head is not
+# needed here), 64 + 1 tokens of width 128, 2 cross blocks of 4 heads, dropout 0 (short runs on
+# little data, as poster_base_synthfer.py); CE + 0.01·NeAA (Neutral = index 6 of the SynthFER /
+# RAF-DB order). Adam 1e-3, cosine, 5 epochs.
 #
-# The landmark network is frozen and loaded from the SynthFER landmark-regression run (train it
-# first; without the file, init_weights stops with the path it looked for):
-#   python tools/train.py configs/landmarks/mobilefacenet_synthfer.py
-# (val NME 21.88 % of the inter-ocular distance after its 5 epochs, the mean-shape baseline is
-# 33.27 %: a weak but real landmark prior, docs/pcda.md). The prefix selects the MobileFaceNet
-# part of that classifier-level checkpoint; loaded strictly
-# (tests/test_models/test_necks/test_pcda_model.py checks that the two configs fit).
-# Budget: 5 epochs. One epoch (125 iterations of 64) is not enough from random initialisation:
-# a 1-epoch run of this config and of its no-product child both ended at the chance-level loss
-# (1.948 against ln 7 = 1.946; docs/pcda.md), while the same model fits a fixed batch of 32 faces
-# (loss 1.96 → 1.12 in 25 Adam steps at 1e-3, tools/analysis/overfit_batch.py). On the shared
-# 2-core CPU an epoch takes ~25 min at one thread, so the ablation
-# (tools/analysis/run_table.py pcda_synthfer) is a GPU-sized job.
+# The landmark network is frozen and loaded from the 64 px SynthFER landmark-regression run
+# (train it first; without the file, init_weights stops with the path it looked for):
+#   python tools/train.py configs/landmarks/mobilefacenet_synthfer_64.py
+# (its val NME is in docs/pcda.md). The prefix selects the MobileFaceNet part of that
+# classifier-level checkpoint; loaded strictly (tests/test_models/test_necks/test_pcda_model.py
+# checks that the two configs fit).
+# Why 64 px: at 112 px one epoch (125 iterations of 64) took ~15 min on one idle CPU thread
+# (8.7 training samples/s, tools/analysis/benchmark.py --train --train-batch-size 64), at 64 px
+# 28.9 samples/s (~4.6 min), which makes the four-row ablation
+# (tools/analysis/run_table.py pcda_synthfer) fit a working session. One epoch at 112 px was
+# not enough from random initialisation: that run and its no-product child ended at the
+# chance-level loss (1.948 against ln 7 = 1.946), while the model fits a fixed batch of 32
+# faces (loss 1.96 → 1.12 in 25 Adam steps at 1e-3, tools/analysis/overfit_batch.py).
 _base_ = [
     '../_base_/models/pcda_ir50.py',
     '../_base_/datasets/synthfer_rafdb.py',
     '../_base_/schedules/adam_cosine.py',
     '../_base_/default_runtime.py',
 ]
-img_size = 112
-landmark_checkpoint = 'work_dirs/mobilefacenet_synthfer/epoch_5.pth'
+img_size = 64
+landmark_checkpoint = 'work_dirs/mobilefacenet_synthfer_64/epoch_5.pth'
 max_epochs = 5
 model = dict(
     backbone=dict(base_channels=16),
     aux_nets=dict(landmark=dict(
-        width_mult=0.5, run_all=False,
+        width_mult=0.5, gdc_kernel=4, run_all=False,
         pretrained=dict(checkpoint=landmark_checkpoint, prefix='backbone.'))),
-    neck=dict(img_channels=64, lm_channels=64, embed_dim=128, num_patches=196, depth=2,
+    neck=dict(img_channels=64, lm_channels=64, embed_dim=128, num_patches=64, depth=2,
               num_heads=4, drop_ratio=0.),
     head=dict(
         in_channels=128,

@@ -27,7 +27,7 @@ METHODS = {
     'baseline': ('tests/data/configs/tiny_synthfer.py', 32, 'FERClassifier'),
     'dan': ('configs/dan/dan_r18_synthfer.py', 64, 'FERClassifier'),
     'qcs_base': ('configs/qcs/poster_base_synthfer.py', 64, 'FERClassifier'),
-    'pcda': ('configs/pcda/pcda_ir50_synthfer.py', 112, 'FERClassifier'),
+    'pcda': ('configs/pcda/pcda_ir50_synthfer.py', 64, 'FERClassifier'),
     'lan': ('configs/lan/lan_r18_synthfer.py', 64, 'FERClassifier'),
     'dacfer': ('configs/dacfer/dacfer_se50_synthfer.py', 64, 'MultiViewClassifier'),
 }

@@ -112,12 +112,13 @@ class Flatten(nn.Module):
 
 
 class GDC(nn.Module):
-    """Global depthwise-conv head: 7×7 depthwise Linear_block (no padding) → flatten →
-    Linear(C→embedding, no bias) → BatchNorm1d(embedding). Needs a 7×7 input map (112 input)."""
+    """Global depthwise-conv head: k×k depthwise Linear_block (no padding) → flatten →
+    Linear(C→embedding, no bias) → BatchNorm1d(embedding). Needs a k×k input map (k = 7, the
+    published head: 112 input)."""
 
-    def __init__(self, channels: int, embedding: int):
+    def __init__(self, channels: int, embedding: int, kernel: int = 7):
         super().__init__()
-        self.conv_6_dw = LinearBlock(channels, channels, 7, 1, 0, groups=channels)
+        self.conv_6_dw = LinearBlock(channels, channels, kernel, 1, 0, groups=channels)
         self.conv_6_flatten = Flatten()
         self.linear = nn.Linear(channels, embedding, bias=False)
         self.bn = nn.BatchNorm1d(embedding)
@@ -140,10 +141,15 @@ class MobileFaceNet(BaseBackbone):
         width_mult (float): scales every width (64, 128, 512 channels and the 128/256/512
             expansions); 1 (default) is the published network, the only width its weights fit;
             smaller values are for tiny CPU experiments and tests.
+        gdc_kernel (int): side of the GDC head's depthwise kernel, which must equal the side
+            of the conv_6_sep map (input side / 16): 7 (default) is the published network at
+            112×112; e.g. 4 for a 64×64 CPU variant (configs/landmarks/
+            mobilefacenet_synthfer_64.py). Only the shape of
+            ``output_layer.conv_6_dw.conv.weight`` changes; key names stay the checkpoint's.
         run_all (bool): run the whole network, GDC head included, even when the last requested
             tap comes earlier — what the original forward does and what the PCDA paper's 0.2 G
             budget counts (default True). ``False`` stops after the last requested output (e.g.
-            for inputs whose conv_6_sep map is not 7×7, where the GDC head cannot run).
+            for inputs whose conv_6_sep map is not gdc_kernel², where the GDC head cannot run).
         landmark_input (str): how the input tensor is prepared (backbones.md §2.4):
             ``'imagenet'`` (default): used as given — the ImageNet-normalised RGB tensor the
             image backbone receives (POSTER++ style); ``'native'``: converted back to what the
@@ -169,7 +175,7 @@ class MobileFaceNet(BaseBackbone):
     """
 
     def __init__(self, out_names: Sequence[str] = ('conv_4', ), num_landmarks: int = 136,
-                 width_mult: float = 1.0, run_all: bool = True,
+                 width_mult: float = 1.0, gdc_kernel: int = 7, run_all: bool = True,
                  landmark_input: str = 'imagenet', mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, bn_mode: str = 'eval',
                  init_cfg: Optional[dict] = None):
@@ -197,6 +203,7 @@ class MobileFaceNet(BaseBackbone):
         self.landmark_input = landmark_input
         self.bn_mode = bn_mode
         self.width_mult = width_mult
+        self.gdc_kernel = int(gdc_kernel)
         self.register_buffer('input_mean', torch.tensor(mean, dtype=torch.float).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer('input_std', torch.tensor(std, dtype=torch.float).view(1, 3, 1, 1),
@@ -218,7 +225,7 @@ class MobileFaceNet(BaseBackbone):
         self.conv_45 = DepthWise(c2, c2, False, 3, 2, 1, groups=w(512))
         self.conv_5 = ResidualStack(c2, 2, groups=w(256))
         self.conv_6_sep = ConvBlock(c2, c3, 1, 1, 0)
-        self.output_layer = GDC(c3, num_landmarks)
+        self.output_layer = GDC(c3, num_landmarks, self.gdc_kernel)
         last = max(MFN_STAGES.index(n) for n in self.out_names)
         self._run = MFN_STAGES if run_all else MFN_STAGES[:last + 1]
 
@@ -250,10 +257,12 @@ class MobileFaceNet(BaseBackbone):
         x = self.prepare_input(x)
         outs = {}
         for name in self._run:
-            if name == 'output_layer' and x.shape[-2:] != (7, 7):
+            k = self.gdc_kernel
+            if name == 'output_layer' and tuple(x.shape[-2:]) != (k, k):
                 raise ValueError(
-                    f'MobileFaceNet: the GDC landmark head needs a 7×7 conv_6_sep map (112×112 '
-                    f'input), got {tuple(x.shape[-2:])}. Feed 112×112 images, or set '
+                    f'MobileFaceNet: the GDC landmark head (gdc_kernel={k}) needs a {k}×{k} '
+                    f'conv_6_sep map ({16 * k}×{16 * k} input), got {tuple(x.shape[-2:])}. '
+                    f'Feed {16 * k}×{16 * k} images, set gdc_kernel to the map side, or set '
                     "run_all=False and leave 'output_layer' out of out_names")
             x = getattr(self, name)(x)
             outs[name] = x

@@ -64,6 +64,22 @@ def test_run_all_and_small_inputs():
     assert tiny.channels['conv_4'] == 16
 
 
+def test_gdc_kernel_for_64px():
+    # gdc_kernel=4 fits the 4×4 conv_6_sep map of a 64×64 input; only the depthwise kernel's
+    # shape changes (same key names), and the wrong size still fails with the size it needs
+    m = MobileFaceNet(out_names=('conv_4', 'landmarks'), width_mult=0.25, gdc_kernel=4).eval()
+    ref = MobileFaceNet(width_mult=0.25)
+    assert list(m.state_dict()) == list(ref.state_dict())
+    w = 'output_layer.conv_6_dw.conv.weight'
+    assert tuple(m.state_dict()[w].shape) == (128, 1, 4, 4)
+    assert tuple(ref.state_dict()[w].shape) == (128, 1, 7, 7)
+    with torch.no_grad():
+        f, lm = m(torch.randn(2, 3, 64, 64))
+    assert tuple(f.shape) == (2, 32, 8, 8) and tuple(lm.shape) == (2, 136)
+    with pytest.raises(ValueError, match='gdc_kernel=4.*64×64 input'):
+        m(torch.randn(1, 3, 112, 112))
+
+
 def test_landmark_input_native():
     torch.manual_seed(0)
     a = MobileFaceNet(landmark_input='imagenet').eval()

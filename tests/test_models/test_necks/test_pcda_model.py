@@ -107,7 +107,7 @@ def test_synthfer_variant_trains_and_predicts():
     model = build_model(cfg_of('pcda_ir50_synthfer.py'))
     lm = model.aux_nets['landmark']
     before = {k: v.clone() for k, v in lm.state_dict().items()}
-    data = dict(inputs=[torch.randint(0, 256, (3, 112, 112), dtype=torch.uint8)
+    data = dict(inputs=[torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
                         for _ in range(8)],
                 data_samples=[DataSample().set_gt_label(y) for y in (6, 6, 6, 0, 0, 3, 3, 5)])
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
@@ -125,19 +125,19 @@ def test_synthfer_variant_trains_and_predicts():
         feats = model.extract_feat(batch['inputs'])
         preds = model(**model.data_preprocessor(data), mode='predict')
     assert tuple(feats['cls_token'].shape) == (8, 128) and tuple(feats['feat'].shape) == (8, 128)
-    assert tuple(feats['heatmap'].shape) == (8, 1, 14, 14)
-    assert tuple(feats['aux.landmark'][0].shape) == (8, 64, 14, 14)
+    assert tuple(feats['heatmap'].shape) == (8, 1, 8, 8)
+    assert tuple(feats['aux.landmark'][0].shape) == (8, 64, 8, 8)
     assert len(preds) == 8 and preds[0].pred_score.shape == (7, )
     assert torch.allclose(torch.stack([p.pred_score for p in preds]).sum(1), torch.ones(8))
 
 
 def test_synthfer_landmark_checkpoint_fits(tmp_path):
-    """A checkpoint of configs/landmarks/mobilefacenet_synthfer.py loads strictly into the frozen
+    """A checkpoint of configs/landmarks/mobilefacenet_synthfer_64.py loads strictly into the frozen
     landmark network of pcda_ir50_synthfer.py with prefix 'backbone.' (the config comment's
     instruction); every landmark weight then equals the file's."""
     torch.manual_seed(0)
     lm_model = build_model(Config.fromfile(osp.join(ROOT, 'configs', 'landmarks',
-                                                    'mobilefacenet_synthfer.py')))
+                                                    'mobilefacenet_synthfer_64.py')))
     sd = lm_model.state_dict()
     path = str(tmp_path / 'epoch_8.pth')
     torch.save(dict(state_dict=sd, meta=dict()), path)
@@ -149,4 +149,5 @@ def test_synthfer_landmark_checkpoint_fits(tmp_path):
     want = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
     assert len(got) == len(want) == 333
     assert all(torch.equal(got[k], want[k]) for k in want)
+    assert cfg.landmark_checkpoint == 'work_dirs/mobilefacenet_synthfer_64/epoch_5.pth'
     assert all(not p.requires_grad for p in model.aux_nets['landmark'].parameters())
