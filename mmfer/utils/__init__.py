@@ -7,7 +7,10 @@ from .checkpoint import (check_state_dict, extract_state_dict, load_checkpoint, 
                          strip_prefix)
 from .imports import import_submodules
 from .params import count_parameters, count_parameters_by_module
+from .performance import (apply_performance_cfg, autocast_context, channels_last_input,
+                          compile_model, to_channels_last)
 
 __all__ = ['load_checkpoint', 'safe_torch_load', 'check_state_dict', 'extract_state_dict',
            'strip_prefix', 'count_parameters', 'count_parameters_by_module',
-           'import_submodules']
+           'import_submodules', 'to_channels_last', 'channels_last_input', 'compile_model',
+           'autocast_context', 'apply_performance_cfg']

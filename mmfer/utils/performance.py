@@ -1,0 +1,235 @@
+"""Memory format, compilation and mixed precision: the one mechanism behind the performance
+options of ``tools/train.py``, ``tools/test.py``, ``tools/analysis/benchmark.py`` and
+:class:`~mmfer.apis.FERInferencer` (docs/performance.md has the measured figures).
+
+Config keys (top level, ``configs/_base_/default_runtime.py`` sets the defaults):
+
+- ``channels_last = True`` — 4-D parameters and buffers (conv weights) in
+  ``torch.channels_last`` (NHWC) memory format. PyTorch picks the NHWC convolution kernels when
+  the weight *or* the input is channels_last, so the weights are enough: the first convolution
+  returns an NHWC map and the following layers keep it. Same arithmetic, other loop order:
+  logits agree to ~1e-6 (tests/test_engine/test_performance.py), faster on CPU (oneDNN) and on
+  GPUs with tensor cores. Applied by :class:`~mmfer.engine.runner.FERRunner` after the model is
+  built and before it is moved to the device / wrapped in DDP.
+- ``compile = False`` — mmengine's own key (``Runner._maybe_compile``): ``True`` or a dict of
+  ``torch.compile`` keyword arguments (e.g. ``dict(mode='max-autotune')``). mmengine compiles
+  ``train_step`` only; ``FERRunner`` also compiles ``val_step`` / ``test_step`` and logs the
+  time of the first (compiling) call of each.
+- ``amp = None`` — ``'bf16'`` or ``'fp16'``: autocast of the forward passes. For training,
+  :func:`apply_performance_cfg` sets the optim wrapper to
+  :class:`~mmfer.engine.optimizers.FERAmpOptimWrapper` (or its SAM variant); validation and
+  test run under :func:`autocast_context` too.
+
+Why these defaults: ``channels_last`` is exact and never slower in what was measured, so it is
+on; ``compile`` costs a cold start of tens of seconds and is slower at batch 1, so it is opt-in;
+mixed precision changes the numbers (bf16 logits differ by ~1e-2), so it is opt-in.
+"""
+import time
+from contextlib import nullcontext
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn as nn
+
+__all__ = ['AMP_DTYPES', 'parse_amp', 'check_amp', 'autocast_context', 'to_channels_last',
+           'channels_last_input', 'compile_model', 'apply_performance_cfg',
+           'amp_optim_wrapper_type', 'cpu_has_native_bf16', 'float_outputs', 'TimedFirstCall']
+
+#: ``amp`` values and their autocast dtypes
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+_ALIASES = {'bf16': 'bf16', 'bfloat16': 'bf16', 'fp16': 'fp16', 'float16': 'fp16',
+            'half': 'fp16'}
+
+_FP16_CPU = ('amp=fp16 is refused on CPU: CPUs without native fp16 arithmetic (AVX512-FP16 / '
+             'AMX-FP16) emulate it (ResNet-18 forward 22x slower than fp32 on this AVX2 machine, '
+             'docs/performance.md), and fp16 training needs a loss scaler for its narrow '
+             "exponent range. Use amp='bf16' (fp32's exponent range, no scaler) or amp=None "
+             '(fp32)')
+
+
+def parse_amp(amp: Any) -> Optional[str]:
+    """Canonical ``amp`` value: ``None`` (fp32), ``'bf16'`` or ``'fp16'``.
+
+    Accepts ``None`` / ``False`` / ``'none'`` / ``'fp32'`` (fp32) and the dtype names
+    ``'bfloat16'`` / ``'float16'``. ``True`` (the old ``--amp`` store_true flag) is *not*
+    accepted here, because its meaning depends on the device: :func:`apply_performance_cfg`
+    maps it.
+
+    Raises:
+        ValueError: any other value, naming the allowed ones.
+    """
+    if amp is None or amp is False:
+        return None
+    if isinstance(amp, str):
+        key = amp.strip().lower()
+        if key in ('', 'none', 'fp32', 'float32'):
+            return None
+        if key in _ALIASES:
+            return _ALIASES[key]
+    raise ValueError(f"amp must be None, 'bf16' or 'fp16' (aliases 'bfloat16', 'float16'; "
+                     f"None / 'fp32' for full precision), got {amp!r}")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 / AMX). Without it bf16
+    autocast is emulated and much slower than fp32 (measured in docs/performance.md)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
+def check_amp(device_type: str, amp: Any) -> Optional[str]:
+    """Validate ``amp`` for ``device_type`` (``'cpu'``, ``'cuda'``, ...) and return it canonical.
+
+    Raises:
+        ValueError: an unknown value, or fp16 on CPU (see ``_FP16_CPU`` for why), or bf16 on a
+            CUDA device that does not support it (pre-Ampere GPUs).
+    """
+    amp = parse_amp(amp)
+    if amp is None:
+        return None
+    if device_type == 'cpu' and amp == 'fp16':
+        raise ValueError(_FP16_CPU)
+    if (device_type == 'cuda' and amp == 'bf16' and torch.cuda.is_available()
+            and not torch.cuda.is_bf16_supported()):
+        raise ValueError(f'amp=bf16: {torch.cuda.get_device_name()} has no bf16 support '
+                         "(needs compute capability >= 8.0); use amp='fp16' (with its loss "
+                         'scaler) or amp=None')
+    return amp
+
+
+def autocast_context(device_type: str, amp: Any):
+    """A context manager: ``nullcontext()`` for ``amp=None``, else ``torch.autocast`` on
+    ``device_type`` with the dtype of ``amp`` (``'bf16'`` → ``torch.bfloat16``, ``'fp16'`` →
+    ``torch.float16``).
+
+    Raises:
+        ValueError: see :func:`check_amp`.
+    """
+    amp = check_amp(device_type, amp)
+    if amp is None:
+        return nullcontext()
+    return torch.autocast(device_type=device_type, dtype=AMP_DTYPES[amp])
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Convert every 4-D parameter and buffer of ``model`` to ``torch.channels_last`` in place
+    (``Module.to(memory_format=...)`` converts exactly those) and return ``model``.
+
+    The parameter objects stay the same (their ``.data`` is replaced), so an optimizer built
+    before still holds them; ``load_state_dict`` copies into them and keeps the format.
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
+def channels_last_input(x: Any) -> Any:
+    """A 4-D tensor in ``channels_last``; any other value (other tensors, lists, dicts,
+    ``None``) is returned unchanged. Not needed for speed when the model's weights are
+    channels_last (see the module docstring); useful to feed a compiled model inputs of one
+    layout."""
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def compile_model(model: Callable, mode: Optional[str] = None, **kwargs) -> Callable:
+    """``torch.compile(model, mode=mode, **kwargs)``: a module, or a function (e.g. a
+    ``test_step``). Compilation happens at the first call (the cold start: ~30 s for a
+    ResNet-18 on a CPU, docs/performance.md) and again for every new input shape."""
+    if not hasattr(torch, 'compile'):  # pragma: no cover - torch < 2.0
+        raise RuntimeError('compile needs PyTorch >= 2.0')
+    return torch.compile(model, mode=mode, **kwargs)
+
+
+class TimedFirstCall:
+    """Wrap ``fn`` and report the wall time of its first call to ``report(seconds)`` (the cold
+    start of a compiled function: tracing + code generation + one run)."""
+
+    def __init__(self, fn: Callable, report: Callable[[float], None]):
+        self.fn, self.report, self.done = fn, report, False
+
+    def __call__(self, *args, **kwargs):
+        if self.done:
+            return self.fn(*args, **kwargs)
+        start = time.perf_counter()
+        out = self.fn(*args, **kwargs)
+        self.done = True
+        self.report(time.perf_counter() - start)
+        return out
+
+
+def float_outputs(outputs: Any) -> Any:
+    """Cast the bf16 / fp16 floating tensors of data samples (``pred_score`` ...) or of a
+    tensor / list / tuple / dict to float32, so that metrics, ``.numpy()`` and pickled results
+    see what fp32 inference gives them."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float() if outputs.dtype in (torch.bfloat16, torch.float16) else outputs
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(float_outputs(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return type(outputs)((k, float_outputs(v)) for k, v in outputs.items())
+    if hasattr(outputs, 'all_keys') and hasattr(outputs, 'set_field'):  # mmengine BaseDataElement
+        for key in list(outputs.keys()):
+            value = getattr(outputs, key)
+            if isinstance(value, torch.Tensor) and value.dtype in (torch.bfloat16, torch.float16):
+                outputs.set_field(value.float(), key, dtype=torch.Tensor)
+    return outputs
+
+
+def amp_optim_wrapper_type(current: Optional[str]) -> str:
+    """The mixed-precision optim wrapper replacing ``current``: SAM configs
+    (``SAMOptimWrapper`` / ``SAMAmpOptimWrapper``) get ``SAMFERAmpOptimWrapper`` (two-pass SAM
+    step, works on CPU); everything else ``FERAmpOptimWrapper``."""
+    sam = current in ('SAMOptimWrapper', 'SAMAmpOptimWrapper', 'SAMFERAmpOptimWrapper')
+    return 'SAMFERAmpOptimWrapper' if sam else 'FERAmpOptimWrapper'
+
+
+def _device_type() -> str:
+    from mmengine.device import get_device
+    return get_device().split(':')[0]
+
+
+def apply_performance_cfg(cfg, channels_last: Optional[bool] = None, compile=None,
+                          amp: Any = None, device_type: Optional[str] = None,
+                          train: bool = True):
+    """Merge the CLI switches into ``cfg`` (a mmengine ``Config``), validate, and for
+    ``amp`` set the optim wrapper; returns ``cfg``.
+
+    Args:
+        cfg: the config; its keys ``channels_last`` / ``compile`` / ``amp`` are the defaults.
+        channels_last (bool, optional): ``--channels-last`` / ``--no-channels-last``; None keeps
+            the config's value (``True`` from ``default_runtime.py``; False when absent).
+        compile (bool | dict, optional): ``--compile``; None keeps the config's value.
+        amp: ``--amp``: ``'bf16'`` / ``'fp16'``, or ``True`` for the old store_true flag, which
+            means fp16 on CUDA (mmengine's ``AmpOptimWrapper`` default) and bf16 on CPU (fp16
+            is refused there). None keeps the config's ``amp``.
+        device_type (str, optional): default mmengine's ``get_device()`` (``'cuda'`` when a GPU
+            is visible, else ``'cpu'``).
+        train (bool): also set ``optim_wrapper`` for ``amp`` (training). Default True.
+
+    Raises:
+        ValueError: a bad value of any key (see :func:`check_amp`), naming the key.
+    """
+    device_type = device_type or _device_type()
+    if channels_last is not None:
+        cfg.channels_last = bool(channels_last)
+    if not isinstance(cfg.get('channels_last', False), bool):
+        raise ValueError(f"channels_last must be True or False, got {cfg.channels_last!r}")
+    if compile is not None:
+        cfg.compile = compile
+    if not isinstance(cfg.get('compile', None), (bool, dict, type(None))):
+        raise ValueError('compile must be True, False or a dict of torch.compile arguments '
+                         f"(e.g. dict(mode='max-autotune')), got {cfg.compile!r}")
+    if amp is True:
+        amp = 'fp16' if device_type == 'cuda' else 'bf16'
+    if amp is not None:
+        cfg.amp = amp
+    cfg.amp = check_amp(device_type, cfg.get('amp', None))
+    if cfg.amp is not None and train and cfg.get('optim_wrapper', None) is not None:
+        ow = cfg.optim_wrapper
+        ow.type = amp_optim_wrapper_type(ow.get('type', 'OptimWrapper'))
+        ow.dtype = cfg.amp
+        if ow.get('loss_scale', None) is None:
+            ow.pop('loss_scale', None)  # FERAmpOptimWrapper picks: dynamic for fp16, off for bf16
+    return cfg
