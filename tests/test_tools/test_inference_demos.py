@@ -147,3 +147,9 @@ def test_docs_picture_script(tmp_path, capsys):
     assert '3 faces; wrote' in capsys.readouterr().out
     pic = cv2.imread(str(out))
     assert pic.shape == (240, 480 + 8 + 8 + 232 * 3, 3)
+    # --photo: the real photograph that ships with matplotlib (512×600 → 205×240), one face
+    module.main([str(out), '--photo', 'matplotlib'])
+    assert '1 faces; wrote' in capsys.readouterr().out
+    assert cv2.imread(str(out)).shape == (240, 205 + 8 + 8 + 232, 3)
+    with pytest.raises(FileNotFoundError, match='cannot read the photo'):
+        module.main([str(out), '--photo', str(tmp_path / 'missing.jpg')])
