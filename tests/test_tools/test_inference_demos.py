@@ -132,6 +132,23 @@ def test_benchmark_inferencer(tmp_path):
     assert mem['frames'] == 120 and mem['end'] >= mem['after_model'] > 0
     assert 'RSS (MiB): start' in text and 'images       4' in text
     assert len(os.listdir(tmp_path / 'data' / 'images')) == 4
+    assert res['classifier'] == 'pytorch' and res['onnx'] is None
+
+
+def test_benchmark_inferencer_onnx(tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxscript')
+    from mmfer.apis import export_onnx, init_model
+    onnx_file = export_onnx(init_model(CFG), str(tmp_path / 'tiny.onnx'), (32, 32))
+    out = tmp_path / 'bench.json'
+    text = run('tools/analysis/benchmark_inferencer.py', CFG, '--detector', 'whole_image',
+               '--images', 3, '--frames', 0, '--long-frames', 0, '--batch-sizes', 2,
+               '--work-dir', tmp_path / 'data', '--out', out, '--onnx', onnx_file)
+    res = json.loads(out.read_text())
+    assert res['classifier'] == 'onnxruntime' and res['onnx'] == onnx_file
+    assert [(r['input'], r['batch_size'], r['faces']) for r in res['runs']] == [
+        ('images', 2, 3)]
+    assert 'classifier onnxruntime' in text
 
 
 @needs_retinaface

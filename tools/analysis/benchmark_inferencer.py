@@ -3,6 +3,7 @@
     python tools/analysis/benchmark_inferencer.py CONFIG [--weights CKPT] \
         [--detector retinaface] [--batch-sizes 1 32] [--images 64] [--frames 200] \
         [--long-frames 3000] [--device cpu] [--threads 1] [--work-dir DIR] [--out result.json]
+        [--onnx MODEL.onnx]
 
 Generated data, so that any machine reproduces the run: SynthFER faces (112 px renders of the
 test split) pasted at two places of a 320×200 grey canvas (the second face is missing on every
@@ -18,6 +19,9 @@ Memory: a ``--long-frames`` video is run once (batch size the last of ``--batch-
 the resident set size (``/proc/self/statm``) read after the model is built, after 100 frames and
 at the end; the growth from frame 100 to the end is what a longer video would add.
 Weights do not change the speed: without ``--weights`` the model keeps its constructor weights.
+``--onnx FILE`` (from ``tools/deployment/pytorch2onnx.py``) runs the classifier through
+onnxruntime instead of PyTorch (``FERInferencer(onnx=...)``); run the command twice, with and
+without it, to compare the two classifiers end to end.
 """
 import argparse
 import json
@@ -45,6 +49,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default=None,
                         help='where the generated images and videos go (default: a temp dir)')
     parser.add_argument('--out', default=None, help='write the results as JSON here')
+    parser.add_argument('--onnx', default=None,
+                        help='an exported .onnx classifier to run instead of PyTorch')
     return parser.parse_args(argv)
 
 
@@ -124,14 +130,16 @@ def main(argv=None):
     detector_cfg = ({'num_threads': args.threads}
                     if args.detector == 'retinaface' and args.threads else None)
     fer = FERInferencer(args.config, args.weights, device=args.device, detector=args.detector,
-                        detector_cfg=detector_cfg)
+                        detector_cfg=detector_cfg, onnx=args.onnx)
     rss_model = rss_mib()
     work = args.work_dir or tempfile.mkdtemp(prefix='bench_inferencer_')
     folder, videos = make_data(work, args.images, args.frames, args.long_frames)
     result = dict(config=args.config, detector=args.detector, device=args.device,
-                  threads=args.threads, input_size=list(fer.input_size), runs=[])
+                  threads=args.threads, input_size=list(fer.input_size), onnx=args.onnx,
+                  classifier='onnxruntime' if args.onnx else 'pytorch', runs=[])
     print(f'{args.config}: input {fer.input_size[0]}×{fer.input_size[1]}, detector '
-          f'{args.detector}, device {args.device}, {args.threads or "default"} thread(s)')
+          f'{args.detector}, classifier {result["classifier"]}, device {args.device}, '
+          f'{args.threads or "default"} thread(s)')
     print(f'{"input":<8} {"batch":>5} {"items/s":>9} {"faces/s":>9} {"classifier faces/s":>19}'
           f' {"faces":>6}')
     sources = [('images', folder)] + ([('video', videos['video'])] if 'video' in videos else [])
