@@ -26,6 +26,7 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 PARAMS = {
     'baseline/r18_rafdb.py': (11_180_103, 11_180_103, 11_180_103),
     'baseline/r18_synthfer.py': (2_800_679, 2_800_679, 2_800_679),
+    'baseline/r18_synthfer_device-aug.py': (2_800_679, 2_800_679, 2_800_679),
     'baseline/r18_synthfer_otf.py': (2_800_679, 2_800_679, 2_800_679),
     'dacfer/baseline_r50_affectnet7.py': (23_522_375, 23_522_375, 23_522_375),
     'dacfer/baseline_r50_rafdb.py': (23_522_375, 23_522_375, 23_522_375),
@@ -55,6 +56,7 @@ PARAMS = {
     'dan/dan_r18_affectnet7.py': (19_727_317, 19_723_733, 19_723_733),
     'dan/dan_r18_affectnet8.py': (19_728_344, 19_724_248, 19_724_248),
     'dan/dan_r18_rafdb.py': (19_727_829, 19_723_733, 19_723_733),
+    'dan/dan_r18_rafdb_device-aug.py': (19_727_829, 19_723_733, 19_723_733),
     'dan/dan_r18_sfew.py': (19_727_829, 19_723_733, 19_723_733),
     'dan/dan_r18_synthfer.py': (4_944_629, 4_942_581, 4_942_581),
     'lan/baseline_r18_synthfer_pose30.py': (2_800_679, 2_800_679, 2_800_679),

@@ -3,12 +3,14 @@ does), e.g. ``mmfer.models.DANHead`` is ``mmfer.models.heads.DANHead``."""
 from . import backbones, classifiers, heads, losses, necks
 from .backbones import *  # noqa: F401,F403
 from .classifiers import *  # noqa: F401,F403
-from .data_preprocessors import MultiViewDataPreprocessor
+from .batch_augments import BatchHorizontalFlip, BatchRandomErasing, BatchResize
+from .data_preprocessors import FERDataPreprocessor, MultiViewDataPreprocessor
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 
-__all__ = (['backbones', 'necks', 'heads', 'losses', 'classifiers', 'MultiViewDataPreprocessor']
+__all__ = (['backbones', 'necks', 'heads', 'losses', 'classifiers', 'MultiViewDataPreprocessor',
+            'FERDataPreprocessor', 'BatchResize', 'BatchHorizontalFlip', 'BatchRandomErasing']
            + backbones.__all__ + necks.__all__ + heads.__all__ + losses.__all__
            + classifiers.__all__)
 
