@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import get_rank
+from mmengine.logging import MMLogger
 from mmpretrain.models.utils import ClsDataPreprocessor
 
 from mmfer.registry import BATCH_AUGMENTS, MODELS
@@ -87,6 +88,9 @@ class FERDataPreprocessor(ClsDataPreprocessor):
         if self._generator is None or self._generator.device != torch.device(device):
             if self.seed is None:  # once: later calls reuse it (a device change re-seeds)
                 self.seed = int(torch.randint(0, 2**31 - 1, (1, )).item())
+                MMLogger.get_current_instance().info(
+                    f'{type(self).__name__}: device_augments seed {self.seed} (drawn from '
+                    "torch's generator; set data_preprocessor.seed to fix it)")
             self._generator = torch.Generator(device=device)
             self._generator.manual_seed(self.seed + get_rank())
         return self._generator
