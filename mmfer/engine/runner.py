@@ -76,6 +76,16 @@ class FERRunner(Runner):
 
     _mmfer_resuming = False
 
+    @staticmethod
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        """mmengine's, after :func:`mmfer.datasets.loader_auto.resolve_loader_cfg` has
+        resolved ``num_workers='auto'`` / ``persistent_workers='auto'`` of a config dict to
+        values sized to the machine (a built DataLoader passes through)."""
+        from mmfer.datasets.loader_auto import resolve_loader_cfg
+        if isinstance(dataloader, dict):
+            dataloader = resolve_loader_cfg(dataloader)
+        return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
     def build_optim_wrapper(self, optim_wrapper):
         """mmengine's, with :class:`~mmfer.engine.optimizers.FEROptimWrapperConstructor` as the
         default constructor: parameters with ``requires_grad=False`` (frozen auxiliary networks,
