@@ -9,7 +9,7 @@ train_dataloader = dict(dataset=dict(
 # mmfer.evaluation.memorisation.last_epochs_summary). tools/test.py on this config evaluates the
 # *noisy training split* (same labels: same wrapper settings) for the memorisation rate.
 test_dataloader = dict(
-    _delete_=True, batch_size=64, num_workers=2, persistent_workers=True,
+    _delete_=True, batch_size=64, num_workers='auto', persistent_workers='auto',
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='LabelNoiseDataset', ratio=0.3, mode='bernoulli', seed=0,

@@ -26,12 +26,12 @@ data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.
 # no flip: a horizontal flip would have to permute the left/right landmark indices too
 pipeline = [dict(type='PackInputs', algorithm_keys=['landmarks'])]
 train_dataloader = dict(
-    batch_size=64, num_workers=2, persistent_workers=True,
+    batch_size=64, num_workers='auto', persistent_workers='auto',
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='SynthFER', split='train', num_samples=4000, img_size=img_size,
                  pipeline=pipeline))
 val_dataloader = dict(
-    batch_size=128, num_workers=2, persistent_workers=True,
+    batch_size=128, num_workers='auto', persistent_workers='auto',
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='SynthFER', split='test', num_samples=1000, img_size=img_size,
                  pipeline=pipeline))

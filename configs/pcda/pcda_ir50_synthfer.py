@@ -46,13 +46,13 @@ model = dict(
 )
 train_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='Resize', scale=(img_size, img_size), backend={{_base_.resize_backend}}),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='Resize', scale=(img_size, img_size), backend={{_base_.resize_backend}}),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

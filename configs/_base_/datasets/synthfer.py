@@ -13,16 +13,17 @@ train_pipeline = [
 test_pipeline = [dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=64,
-    num_workers=2,
-    persistent_workers=True,
+    # loaders sized to the machine (mmfer/datasets/loader_auto.py): 0 workers on <= 2 cores
+    num_workers='auto',
+    persistent_workers='auto',
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type=dataset_type, split='train', num_samples=8000, img_size=img_size,
                  pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=128,
-    num_workers=2,
-    persistent_workers=True,
+    num_workers='auto',
+    persistent_workers='auto',
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, split='test', num_samples=2000, img_size=img_size,
                  pipeline=test_pipeline),

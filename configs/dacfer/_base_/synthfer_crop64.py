@@ -5,7 +5,7 @@ _base_ = ['../../_base_/datasets/synthfer_rafdb.py']
 resize, crop = 72, 64
 view_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(resize, resize)),
+    dict(type='Resize', scale=(resize, resize), backend={{_base_.resize_backend}}),
     dict(type='RandomCrop', crop_size=crop),
     dict(type='NormalizedRandomErasing', prob=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3),
          value=0.0, mean={{_base_.data_preprocessor.mean}},
@@ -21,7 +21,7 @@ independent_pair_train_pipeline = view_pipeline[:2] + [
     dict(type='PackInputs')]
 test_pipeline = [
     dict(type='LoadFERImage'),
-    dict(type='Resize', scale=(resize, resize)),
+    dict(type='Resize', scale=(resize, resize), backend={{_base_.resize_backend}}),
     dict(type='CenterCrop', crop_size=crop),
     dict(type='PackInputs'),
 ]
