@@ -234,7 +234,11 @@ def test_device_aug_configs_build():
     assert [type(op) for op in pre.device_augments] == [BatchResize, BatchHorizontalFlip]
     assert pre.device_augments[0].size == (64, 64) and not pre.device_augments[0].antialias
     x = _packed(_images(2, 100, 100))
-    assert pre(dict(inputs=x), training=True)['inputs'].shape == (2, 3, 64, 64)
+    samples = [DataSample().set_gt_label(i) for i in (3, 5)]
+    data = pre(dict(inputs=x, data_samples=samples), training=True)
+    assert data['inputs'].shape == (2, 3, 64, 64)
+    losses = base(**data, mode='loss')   # the training forward runs on the device-side batch
+    assert set(losses) == {'loss_ce'} and math.isfinite(float(losses['loss_ce']))
     dan = Config.fromfile('configs/dan/dan_r18_rafdb_device-aug.py')
     ops = dan.data_preprocessor.device_augments
     cpu = Config.fromfile('configs/dan/dan_r18_rafdb.py').train_pipeline
