@@ -1,7 +1,8 @@
 """Facial expressions of every face in an image or a folder of images.
 
     python demo/image_demo.py INPUT CONFIG [CHECKPOINT] [--detector retinaface] \
-        [--batch-size 32] [--device cpu] [--out-dir out] [--save-crops] [--input-size 224]
+        [--batch-size 32] [--device cpu] [--out-dir out] [--save-crops] [--input-size 224] \
+        [--amp bf16] [--compile] [--no-channels-last]   (docs/performance.md)
 
 INPUT is an image file or a folder (searched recursively). Prints one line per face
 (``source  face k: class score  box``) and the throughput; ``--out-dir`` writes annotated
@@ -26,6 +27,9 @@ def parse_args(argv=None):
                         help='auto: 5-point similarity warp when the detector gives landmarks')
     parser.add_argument('--batch-size', type=int, default=32, help='faces per forward')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
+    # --amp [bf16|fp16], --compile [MODE], --(no-)channels-last (docs/performance.md)
+    from mmfer.utils.performance import add_performance_args
+    add_performance_args(parser)
     parser.add_argument('--input-size', type=int, nargs='+', default=None,
                         help='crop size H [W] (default: from the test pipeline)')
     parser.add_argument('--out-dir', default=None, help='write annotated images and JSON here')
@@ -36,9 +40,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmfer.apis import FERInferencer
+    from mmfer.utils.performance import inferencer_options
     fer = FERInferencer(args.config, args.checkpoint, device=args.device,
                         detector=args.detector, align=args.align, batch_size=args.batch_size,
-                        input_size=args.input_size)
+                        input_size=args.input_size, **inferencer_options(args, args.device))
     start = time.perf_counter()
     images = faces = 0
     for res in fer(args.input, stream=True, out_dir=args.out_dir, save_crops=args.save_crops):

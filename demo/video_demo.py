@@ -33,6 +33,9 @@ def parse_args(argv=None):
                         help='auto: 5-point similarity warp when the detector gives landmarks')
     parser.add_argument('--batch-size', type=int, default=32, help='faces per forward')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
+    # --amp [bf16|fp16], --compile [MODE], --(no-)channels-last (docs/performance.md)
+    from mmfer.utils.performance import add_performance_args
+    add_performance_args(parser)
     parser.add_argument('--input-size', type=int, nargs='+', default=None,
                         help='crop size H [W] (default: from the test pipeline)')
     parser.add_argument('--max-frames', type=int, default=None, help='stop after N frames')
@@ -56,9 +59,10 @@ def csv_rows(res):
 def main(argv=None):
     args = parse_args(argv)
     from mmfer.apis import FERInferencer
+    from mmfer.utils.performance import inferencer_options
     fer = FERInferencer(args.config, args.checkpoint, device=args.device,
                         detector=args.detector, align=args.align, batch_size=args.batch_size,
-                        input_size=args.input_size)
+                        input_size=args.input_size, **inferencer_options(args, args.device))
     writer = csv_file = None
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)

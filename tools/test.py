@@ -1,7 +1,12 @@
 """Evaluate a checkpoint and print the FER metrics as a table.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out preds.pkl]
+        [--amp [{bf16,fp16}]] [--compile [MODE]] [--channels-last | --no-channels-last]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+``--amp bf16`` runs the test under bf16 autocast (CPU or GPU; fp16 on GPU only), the scores
+cast back to float32; ``--compile`` compiles ``test_step`` (first-call time logged);
+channels_last is on by default (``--no-channels-last`` keeps NCHW). See docs/performance.md.
 
 Writes ``<work_dir>/metrics.json`` and ``<work_dir>/confusion_matrix.png``.  The checkpoint is
 loaded strictly through :func:`mmfer.utils.checkpoint.load_checkpoint`; its class names must
@@ -15,12 +20,13 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
 
 import mmfer  # noqa: F401
 from mmfer.utils.checkpoint import LOSS_STATE_KEYS, load_checkpoint, safe_torch_load
 from mmfer.utils.dist import setup_cpu_distributed
 from mmfer.utils.finite import check_finite_weights
+from mmfer.utils.performance import (add_performance_args, apply_performance_cfg,
+                                     performance_options)
 
 
 def parse_args(argv=None):
@@ -31,6 +37,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump the predictions (pred_score, pred_label, '
                         'gt_label per sample) to this pickle file')
     parser.add_argument('--no-figure', action='store_true', help='skip the confusion matrix PNG')
+    add_performance_args(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -66,6 +73,16 @@ def check_classes(ckpt: dict, dataset_classes, ckpt_path: str) -> None:
             f"dataset's `classes` option (see docs/dataset_prepare.md).")
 
 
+def build_runner(cfg):
+    """``runner_type`` from ``mmfer.registry.RUNNERS`` when the config names one, else
+    :class:`mmfer.engine.runner.FERRunner` (as tools/train.py)."""
+    from mmfer.engine.runner import FERRunner
+    from mmfer.registry import RUNNERS
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return FERRunner.from_cfg(cfg)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -77,6 +94,7 @@ def main(argv=None):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = None  # loaded below, strictly
+    apply_performance_cfg(cfg, train=False, **performance_options(args))
     setup_cpu_distributed(cfg, args.launcher)
     if args.out:
         cfg.test_evaluator = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
@@ -86,7 +104,9 @@ def main(argv=None):
     # read first (weights-only, mmfer's allow-list): a refused or damaged file fails before the
     # datasets are built
     ckpt = safe_torch_load(args.checkpoint)
-    runner = Runner.from_cfg(cfg)
+    # FERRunner (runner_type of default_runtime.py): channels_last, compile and amp of the test
+    # step, loaders sized to the machine
+    runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     # loss state (e.g. DAN's affinity centers) is not needed to predict
     load_checkpoint(model, ckpt, ignore_missing=[LOSS_STATE_KEYS], source=args.checkpoint)

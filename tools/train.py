@@ -1,7 +1,15 @@
 """Train a model from an mmfer config (OpenMMLab-style arguments).
 
     python tools/train.py configs/baseline/r18_synthfer.py [--work-dir DIR] [--resume [CKPT]]
-        [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+        [--amp [{bf16,fp16}]] [--compile [MODE]] [--channels-last | --no-channels-last]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+Performance switches (config keys ``amp`` / ``compile`` / ``channels_last``, see
+docs/performance.md and :mod:`mmfer.utils.performance`): ``--amp bf16`` trains under bf16
+autocast on CPU or GPU (``FERAmpOptimWrapper``, SAM configs its SAM variant), ``--amp fp16``
+under fp16 with a dynamic loss scaler (GPU only); a bare ``--amp`` (the old flag) means fp16 on
+a GPU and bf16 on a CPU. ``--compile`` compiles the train / val steps (first-call time logged).
+channels_last is on by default (``default_runtime.py``); ``--no-channels-last`` keeps NCHW.
 """
 import argparse
 import os
@@ -11,6 +19,8 @@ from mmengine.config import Config, DictAction
 
 import mmfer  # noqa: F401  (registers plugins and the safe checkpoint globals)
 from mmfer.utils.dist import setup_cpu_distributed
+from mmfer.utils.performance import (add_performance_args, apply_performance_cfg,
+                                     performance_options)
 
 
 def parse_args(argv=None):
@@ -20,7 +30,7 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir '
                         'when no path is given')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    add_performance_args(parser)
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -47,11 +57,8 @@ def merge_args(cfg, args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        # SAM keeps its two-pass step under AMP through its own AMP variant
-        sam = cfg.optim_wrapper.get('type') in ('SAMOptimWrapper', 'SAMAmpOptimWrapper')
-        cfg.optim_wrapper.type = 'SAMAmpOptimWrapper' if sam else 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    # --amp: FERAmpOptimWrapper (SAM configs: SAMFERAmpOptimWrapper, SAM's two passes kept)
+    apply_performance_cfg(cfg, **performance_options(args))
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.resume == 'auto':

@@ -49,3 +49,14 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
+
+# Performance options (mmfer/utils/performance.py, docs/performance.md); tools/train.py and
+# tools/test.py switch them with --channels-last/--no-channels-last, --compile, --amp.
+# channels_last: conv weights in NHWC memory format — the same numbers (logits within ~1e-6,
+# tests/test_engine/test_performance.py), faster convolutions on CPU (oneDNN) and tensor-core GPUs
+channels_last = True
+# compile: mmengine's key (True or a dict of torch.compile arguments); off because the first
+# iteration compiles for tens of seconds and batch-1 inference got slower
+compile = False
+# amp: None (fp32), 'bf16' or 'fp16' (GPU only); changes the logits (~1e-2 in bf16), so opt-in
+amp = None

@@ -25,8 +25,21 @@ comparison; reading, hooks and resuming the optimizer / schedulers / message hub
   training checkpoint (``meta.epoch`` / ``meta.iter`` / ``message_hub``) that matches the
   model exactly, loss state included; ``load_from_partial`` does not apply.
 
+The performance options (config keys, :mod:`mmfer.utils.performance`, docs/performance.md):
+
+- ``channels_last = True``: the model's 4-D parameters / buffers are converted to
+  ``torch.channels_last`` after the model is built and before mmengine moves it to the device
+  and wraps it in DDP (:meth:`FERRunner.wrap_model`), so DDP's buckets, the optimizer and
+  loaded checkpoints all see NHWC weights.
+- ``compile = True | dict(...)``: mmengine compiles ``train_step``; ``FERRunner`` also compiles
+  ``val_step`` / ``test_step``, and logs the wall time of the first call of each (the cold start:
+  tracing + code generation + one iteration).
+- ``amp = 'bf16' | 'fp16'``: the optim wrapper becomes
+  :class:`~mmfer.engine.optimizers.FERAmpOptimWrapper` (SAM configs: its SAM variant) and
+  ``val_step`` / ``test_step`` run under autocast, their outputs cast back to float32.
+
 Select it with ``runner_type = 'FERRunner'`` (``configs/_base_/default_runtime.py``);
-``tools/train.py`` uses it for configs that do not name another runner.
+``tools/train.py`` and ``tools/test.py`` use it for configs that do not name another runner.
 """
 import re
 from collections import OrderedDict
@@ -39,6 +52,9 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmfer.registry import RUNNERS
 from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_state_dict,
                                     extract_state_dict)
+from mmfer.utils.performance import (TimedFirstCall, amp_optim_wrapper_cfg, autocast_context,
+                                     check_amp, cpu_has_native_bf16, float_outputs,
+                                     to_channels_last)
 
 __all__ = ['FERRunner', 'parse_partial']
 
@@ -90,12 +106,85 @@ class FERRunner(Runner):
         """mmengine's, with :class:`~mmfer.engine.optimizers.FEROptimWrapperConstructor` as the
         default constructor: parameters with ``requires_grad=False`` (frozen auxiliary networks,
         frozen backbone stages) are left out of the optimizer. A config's own ``constructor``
-        wins."""
+        wins. With ``amp`` set, the wrapper becomes the mixed-precision one
+        (:func:`mmfer.utils.performance.amp_optim_wrapper_cfg`)."""
         if (isinstance(optim_wrapper, dict) and 'constructor' not in optim_wrapper
                 and isinstance(optim_wrapper.get('optimizer'), dict)):
             optim_wrapper = type(optim_wrapper)(optim_wrapper,
                                                 constructor='FEROptimWrapperConstructor')
+        if isinstance(optim_wrapper, dict) and self._amp() is not None:
+            optim_wrapper = amp_optim_wrapper_cfg(optim_wrapper, self._amp())
         return super().build_optim_wrapper(optim_wrapper)
+
+    # ------------------------------------------------------------------------------------------
+    # performance options (module docstring)
+    def _device_type(self) -> str:
+        from mmengine.device import get_device
+        return get_device().split(':')[0]
+
+    def _amp(self):
+        return check_amp(self._device_type(), self.cfg.get('amp', None))
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        """``channels_last`` (default True in ``default_runtime.py``), then mmengine's
+        ``wrap_model`` (move to the device, DDP)."""
+        if self.cfg.get('channels_last', False) and not is_model_wrapper(model):
+            to_channels_last(model)
+            self.logger.info('channels_last: 4-D parameters and buffers in channels_last (NHWC) '
+                             'memory format (set channels_last=False or --no-channels-last to '
+                             'keep NCHW)')
+        amp = self._amp()
+        if amp == 'bf16' and self._device_type() == 'cpu' and not cpu_has_native_bf16():
+            self.logger.warning('amp=bf16 on a CPU without native bf16 (AVX512-BF16 / AMX): '
+                                'oneDNN emulates it, which is usually much slower than fp32 '
+                                '(docs/performance.md)')
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def _maybe_compile(self, target: str) -> None:
+        """mmengine's (``torch.compile`` of ``self.model.<target>`` when ``cfg.compile``), plus
+        a log line with the wall time of the first call (compilation + one iteration)."""
+        super()._maybe_compile(target)
+        compile_cfg = self.cfg.get('compile', None)
+        if compile_cfg is True or isinstance(compile_cfg, dict):  # mmengine compiled it
+            after, logger = getattr(self.model, target), self.logger
+
+            def report(seconds, target=target):
+                logger.info(f'compile: the first {target} call took {seconds:.1f} s '
+                            '(torch.compile cold start + one iteration)')
+            setattr(self.model, target, TimedFirstCall(after, report))
+
+    def _prepare_eval_step(self, target: str) -> None:
+        """Compile (``cfg.compile``) and autocast (``cfg.amp``) ``val_step`` / ``test_step``,
+        once."""
+        flag = f'_mmfer_{target}_prepared'
+        if getattr(self, flag, False):
+            return
+        setattr(self, flag, True)
+        self._maybe_compile(target)
+        amp = self._amp()
+        if amp is None:
+            return
+        step, device_type = getattr(self.model, target), self._device_type()
+
+        def autocast_step(*args, **kwargs):
+            with autocast_context(device_type, amp):
+                return float_outputs(step(*args, **kwargs))
+        setattr(self.model, target, autocast_step)
+        self.logger.info(f'amp: {target} runs under {amp} autocast')
+
+    def train(self):
+        """mmengine's ``train``; ``val_step`` compiled / autocast as configured."""
+        if self._val_loop is not None:
+            self._prepare_eval_step('val_step')
+        return super().train()
+
+    def val(self) -> dict:
+        self._prepare_eval_step('val_step')
+        return super().val()
+
+    def test(self) -> dict:
+        self._prepare_eval_step('test_step')
+        return super().test()
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True,

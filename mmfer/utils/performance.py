@@ -25,6 +25,7 @@ on; ``compile`` costs a cold start of tens of seconds and is slower at batch 1, 
 mixed precision changes the numbers (bf16 logits differ by ~1e-2), so it is opt-in.
 """
 import time
+from argparse import BooleanOptionalAction
 from contextlib import nullcontext
 from typing import Any, Callable, Optional
 
@@ -33,7 +34,8 @@ import torch.nn as nn
 
 __all__ = ['AMP_DTYPES', 'parse_amp', 'check_amp', 'autocast_context', 'to_channels_last',
            'channels_last_input', 'compile_model', 'apply_performance_cfg',
-           'amp_optim_wrapper_type', 'cpu_has_native_bf16', 'float_outputs', 'TimedFirstCall']
+           'amp_optim_wrapper_type', 'add_performance_args', 'performance_options',
+           'inferencer_options', 'amp_optim_wrapper_cfg', 'cpu_has_native_bf16', 'float_outputs', 'TimedFirstCall']
 
 #: ``amp`` values and their autocast dtypes
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -227,9 +229,62 @@ def apply_performance_cfg(cfg, channels_last: Optional[bool] = None, compile=Non
         cfg.amp = amp
     cfg.amp = check_amp(device_type, cfg.get('amp', None))
     if cfg.amp is not None and train and cfg.get('optim_wrapper', None) is not None:
-        ow = cfg.optim_wrapper
-        ow.type = amp_optim_wrapper_type(ow.get('type', 'OptimWrapper'))
-        ow.dtype = cfg.amp
-        if ow.get('loss_scale', None) is None:
-            ow.pop('loss_scale', None)  # FERAmpOptimWrapper picks: dynamic for fp16, off for bf16
+        cfg.optim_wrapper = amp_optim_wrapper_cfg(cfg.optim_wrapper, cfg.amp)
     return cfg
+
+
+_AMP_WRAPPERS = ('FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper')
+
+
+def amp_optim_wrapper_cfg(optim_wrapper: dict, amp: Any) -> dict:
+    """A copy of the ``optim_wrapper`` config that trains under ``amp`` (``'bf16'`` /
+    ``'fp16'``): ``type`` from :func:`amp_optim_wrapper_type`, ``dtype=amp``; a given
+    ``loss_scale`` is kept (else the wrapper's default: dynamic for fp16, none for bf16). An
+    ``amp`` of None returns it unchanged."""
+    amp = parse_amp(amp)
+    if amp is None:
+        return optim_wrapper
+    ow = type(optim_wrapper)(optim_wrapper)
+    if ow.get('type', 'OptimWrapper') not in _AMP_WRAPPERS:
+        ow['type'] = amp_optim_wrapper_type(ow.get('type', 'OptimWrapper'))
+    ow['dtype'] = amp
+    if ow.get('loss_scale', None) is None:
+        ow.pop('loss_scale', None)
+    return ow
+
+
+def add_performance_args(parser) -> None:
+    """``--amp [{bf16,fp16}]``, ``--compile [MODE]``, ``--channels-last`` /
+    ``--no-channels-last`` (tools/train.py, tools/test.py, the
+    demos and tools/analysis/benchmark.py share them)."""
+    parser.add_argument('--amp', nargs='?', const=True, default=None, choices=['bf16', 'fp16'],
+                        help='mixed precision: bf16 (CPU or GPU, no loss scaling) or fp16 (GPU, '
+                        'dynamic loss scaling); a bare --amp means fp16 on a GPU, bf16 on a CPU')
+    parser.add_argument('--compile', nargs='?', const=True, default=None, metavar='MODE',
+                        help='torch.compile the train/val/test steps (config key compile); '
+                        'MODE is torch.compile\'s mode, e.g. max-autotune. The first call '
+                        'compiles (tens of seconds, logged)')
+    parser.add_argument('--channels-last', action=BooleanOptionalAction, default=None,
+                        help='weights in channels_last (NHWC) memory format; on by default '
+                        '(config key channels_last in default_runtime.py)')
+
+
+def performance_options(args) -> dict:
+    """The keyword arguments of :func:`mmfer.utils.performance.apply_performance_cfg` from the
+    parsed switches."""
+    compile_ = args.compile
+    if isinstance(compile_, str):
+        compile_ = dict(mode=compile_)
+    return dict(channels_last=args.channels_last, compile=compile_, amp=args.amp)
+
+
+
+def inferencer_options(args, device: str = 'cpu') -> dict:
+    """``FERInferencer`` keyword arguments from :func:`add_performance_args` switches (the
+    demos): channels_last default True, a bare ``--amp`` fp16 on CUDA / bf16 on CPU."""
+    opts = performance_options(args)
+    amp = opts['amp']
+    if amp is True:
+        amp = 'fp16' if str(device).startswith('cuda') else 'bf16'
+    return dict(channels_last=True if opts['channels_last'] is None else opts['channels_last'],
+                compile=opts['compile'] or False, amp=amp)

@@ -25,6 +25,13 @@ Checks, in order (the tool exits 1 when a logit difference exceeds ``--tolerance
 3. with ``--validate``: the config's ``test_dataloader`` through both (at most
    ``--max-samples`` images): accuracy and ms/img of each side by side, prediction agreement
    and the max |Δ logit| over the split (also held to ``--tolerance``).
+
+Precision and layout (docs/performance.md): the export is fp32 and the graph NCHW, whatever the
+training / test tools' ``channels_last`` / ``amp`` / ``compile`` options were: a checkpoint
+holds fp32 weights in either memory format (the state dict is layout-free), the exporter traces
+the fp32 eager model, and ONNX Runtime picks its own kernels and layouts. So there are no
+``--amp`` / ``--compile`` / ``--channels-last`` switches here; reduced-precision ONNX
+(fp16 conversion, int8 quantisation) is a job for onnxruntime's own tools.
 """
 import argparse
 import json

@@ -1,0 +1,167 @@
+"""mmfer.utils.performance and FERRunner's channels_last / compile / amp plumbing."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from mmfer.apis import build_model
+from mmfer.utils.performance import (amp_optim_wrapper_cfg, apply_performance_cfg,
+                                     autocast_context, channels_last_input, check_amp,
+                                     parse_amp, to_channels_last)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY = osp.join(ROOT, 'tests', 'data', 'configs', 'tiny_synthfer.py')
+DAN = osp.join(ROOT, 'configs', 'dan', 'dan_r18_synthfer.py')
+CL = torch.channels_last
+
+
+def test_to_channels_last_converts_4d_tensors_in_place():
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    w = m[0].weight
+    assert to_channels_last(m) is m
+    assert m[0].weight is w  # same Parameter: an optimizer built before still holds it
+    assert w.is_contiguous(memory_format=CL) and not w.is_contiguous()
+    assert m[3].weight.is_contiguous()  # 2-D: unchanged
+    # the weights alone make the convolution pick the NHWC kernel: its output is NHWC
+    y = m[0](torch.randn(2, 3, 8, 8))
+    assert y.is_contiguous(memory_format=CL) and not y.is_contiguous()
+
+
+def test_channels_last_input_only_touches_4d_tensors():
+    x = torch.randn(2, 3, 4, 5)
+    y = channels_last_input(x)
+    assert y.is_contiguous(memory_format=CL) and torch.equal(x, y)
+    v = torch.randn(2, 3, 4)
+    assert channels_last_input(v) is v
+    batch = [x]
+    assert channels_last_input(batch) is batch and channels_last_input(None) is None
+
+
+def test_parse_and_check_amp():
+    assert parse_amp(None) is None and parse_amp('fp32') is None and parse_amp(False) is None
+    assert parse_amp('bfloat16') == 'bf16' and parse_amp('FP16') == 'fp16'
+    with pytest.raises(ValueError, match="amp must be None, 'bf16' or 'fp16'"):
+        parse_amp('int8')
+    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+        check_amp('cpu', 'fp16')
+    assert check_amp('cpu', 'bf16') == 'bf16'
+
+
+def test_autocast_context():
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    with autocast_context('cpu', None):
+        assert (a @ b).dtype == torch.float32
+    with autocast_context('cpu', 'bf16'):
+        assert (a @ b).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match='fp16'):
+        autocast_context('cpu', 'fp16')
+
+
+def test_apply_performance_cfg_switches_and_legacy_amp():
+    cfg = Config.fromfile(TINY)
+    assert cfg.channels_last is True and cfg.compile is False and cfg.amp is None
+    apply_performance_cfg(cfg, channels_last=False, compile=dict(mode='reduce-overhead'),
+                          device_type='cpu')
+    assert cfg.channels_last is False and cfg.compile == dict(mode='reduce-overhead')
+    assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'  # no amp: unchanged
+    # the old store_true --amp: bf16 on a CPU (fp16 is refused there), fp16 on CUDA
+    cpu = apply_performance_cfg(Config.fromfile(TINY), amp=True, device_type='cpu')
+    assert cpu.amp == 'bf16' and cpu.optim_wrapper.type == 'FERAmpOptimWrapper'
+    assert cpu.optim_wrapper.dtype == 'bf16' and 'loss_scale' not in cpu.optim_wrapper
+    gpu = apply_performance_cfg(Config.fromfile(TINY), amp=True, device_type='cuda')
+    assert gpu.amp == 'fp16' and gpu.optim_wrapper.dtype == 'fp16'
+    # SAM keeps its two passes
+    qcs = osp.join(ROOT, 'configs', 'qcs', 'qcs_synthfer.py')
+    sam = apply_performance_cfg(Config.fromfile(qcs), amp='bf16', device_type='cpu')
+    assert sam.optim_wrapper.type == 'SAMFERAmpOptimWrapper' and sam.optim_wrapper.rho == 0.05
+    with pytest.raises(ValueError, match='compile must be True, False or a dict'):
+        apply_performance_cfg(Config.fromfile(TINY), compile='yes', device_type='cpu')
+    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+        apply_performance_cfg(Config.fromfile(TINY), amp='fp16', device_type='cpu')
+    # test tool: no optim wrapper change
+    t = apply_performance_cfg(Config.fromfile(TINY), amp='bf16', device_type='cpu', train=False)
+    assert t.amp == 'bf16' and t.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
+    # idempotent
+    ow = amp_optim_wrapper_cfg(cpu.optim_wrapper, 'bf16')
+    assert ow.type == 'FERAmpOptimWrapper' and ow.dtype == 'bf16'
+
+
+def _batch(n, size, num_classes=7, seed=0):
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, num_classes, (n, ), generator=g)
+    return dict(inputs=inputs, data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+
+
+@pytest.mark.parametrize('config,size', [(TINY, 32), (DAN, 64)])
+def test_channels_last_is_exact_for_logits_and_one_training_step(config, size):
+    """Logits (eval) and one SGD step (loss and every parameter after it) with and without
+    channels_last agree: same arithmetic, other memory order (tolerance 1e-5, absolute)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    nchw = build_model(cfg, 'cpu')
+    nhwc = to_channels_last(copy.deepcopy(nchw))
+    assert nhwc.backbone.conv1.weight.is_contiguous(memory_format=CL)
+    data = _batch(4, size, nchw.head.num_classes)
+    logits = []
+    for m in (nchw, nhwc):
+        m.eval()
+        with torch.no_grad():
+            out = m.test_step(copy.deepcopy(data))
+        logits.append(torch.stack([d.pred_score for d in out]))
+    assert torch.allclose(logits[0], logits[1], atol=1e-5, rtol=0)
+    ow_cfg = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    before = {k: v.detach().clone() for k, v in nchw.named_parameters()}
+    losses, params = [], []
+    for m in (nchw, nhwc):
+        m.train()
+        ow = build_optim_wrapper(m, copy.deepcopy(ow_cfg))
+        torch.manual_seed(1)
+        log = m.train_step(copy.deepcopy(data), ow)
+        losses.append(float(log['loss']))
+        params.append({k: v.detach().clone() for k, v in m.named_parameters()})
+    assert abs(losses[0] - losses[1]) < 1e-5
+    diff = max(float((params[0][k] - params[1][k]).abs().max()) for k in params[0])
+    assert diff < 1e-5, diff
+    # the SGD step did move the weights (the comparison is not between untouched copies)
+    moved = max(float((params[0][k] - before[k]).abs().max()) for k in before)
+    assert moved > 1e-4, moved
+
+
+def _runner(tmp_path, **keys):
+    from mmfer.engine.runner import FERRunner
+    cfg = Config.fromfile(TINY)
+    for k, v in keys.items():
+        setattr(cfg, k, v)
+    cfg.work_dir = str(tmp_path)
+    return FERRunner.from_cfg(cfg)
+
+
+def test_runner_applies_channels_last_before_wrapping(tmp_path):
+    on = _runner(tmp_path / 'on')
+    assert on.model.backbone.conv1.weight.is_contiguous(memory_format=CL)
+    off = _runner(tmp_path / 'off', channels_last=False)
+    w = off.model.backbone.conv1.weight
+    assert w.is_contiguous() and not w.is_contiguous(memory_format=CL)
+
+
+def test_runner_autocasts_the_test_step_and_returns_float_scores(tmp_path):
+    runner = _runner(tmp_path, amp='bf16')
+    runner._prepare_eval_step('test_step')
+    runner.model.eval()
+    with torch.no_grad():
+        out = runner.model.test_step(_batch(2, 32))
+    assert out[0].pred_score.dtype == torch.float32
+    # computed in bf16: not the fp32 scores
+    ref = _runner(tmp_path / 'fp32')
+    ref.model.load_state_dict(runner.model.state_dict())
+    ref.model.eval()
+    with torch.no_grad():
+        out32 = ref.model.test_step(_batch(2, 32))
+    d = (out[0].pred_score - out32[0].pred_score).abs().max()
+    assert 0 < d < 5e-2

@@ -1,0 +1,236 @@
+"""What the performance options (docs/performance.md) do to a model's numbers and speed.
+
+    # exactness of channels_last for every method config (random weights, one batch):
+    python tools/analysis/perf_options.py --exactness configs/**/*.py [--batch-size 2]
+    # logits difference and interleaved speed of channels_last / compile / bf16 vs fp32 eager:
+    python tools/analysis/perf_options.py --speed CONFIG [--shape 224] [--batch-size 32]
+        [--options channels_last compile bf16] [--rounds 5] [--iters 3] [--train]
+
+``--exactness``: per config, the model (random constructor weights, seed 0) runs one batch in
+eval mode (``test_step`` logits) and one training forward/backward (``train_step`` loss terms
+and every gradient, no optimizer step), once NCHW and once after
+:func:`mmfer.utils.performance.to_channels_last`; prints the max abs difference of the logits,
+of the loss and the max abs gradient difference relative to the largest gradient.  Configs
+with the same model config are measured once.
+
+``--speed``: the options are timed *interleaved* (eager, option 1, option 2, ..., eager, ...)
+for ``--rounds`` rounds of ``--iters`` calls each, so that a shared machine's load hits every
+variant alike; the figure is the median over rounds of (eager time / option time). The logits
+difference is the max abs difference to fp32 eager on the same batch.  ``compile`` is timed
+after its cold start (the first call; printed).
+"""
+import argparse
+import glob
+import json
+import statistics
+import sys
+import time
+from typing import List, Optional
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument('--exactness', nargs='+', metavar='CONFIG',
+                      help='configs (globs allowed) to check channels_last on')
+    mode.add_argument('--speed', metavar='CONFIG', help='config to time the options on')
+    p.add_argument('--shape', type=int, nargs='+', help='H [W]; default the test pipeline size')
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='default 2 (--exactness) / 32 (--speed)')
+    p.add_argument('--options', nargs='+', default=['channels_last', 'compile', 'bf16'],
+                   choices=['channels_last', 'compile', 'bf16', 'channels_last+compile',
+                            'channels_last+bf16'])
+    p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--iters', type=int, default=3)
+    p.add_argument('--train', action='store_true', help='--speed: time train_step instead')
+    p.add_argument('--num-threads', type=int, default=1)
+    p.add_argument('--out', help='write the results as JSON')
+    return p.parse_args(argv)
+
+
+def _shape(cfg, shape: Optional[List[int]]):
+    if shape:
+        return shape * 2 if len(shape) == 1 else shape[:2]
+    from mmfer.apis.fer_inferencer import pipeline_input_size
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    size = pipeline_input_size((loader.get('dataset') or {}).get('pipeline'))
+    return list(size) if size else [112, 112]
+
+
+def _batch(model, n: int, shape, train: bool, seed: int = 0) -> dict:
+    import torch
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(seed)
+    views = int(getattr(model, 'num_branches', getattr(model, 'num_views', 1)) or 1) \
+        if train else 1
+    size = (n, ) + ((views, ) if views > 1 else ()) + (3, ) + tuple(shape)
+    num_classes = model.head.num_classes
+    samples = [DataSample().set_gt_label(int(y))
+               for y in torch.randint(0, num_classes, (n, ), generator=gen)]
+    fields = getattr(model, 'train_label_fields', ()) if train else ()
+    for name in fields or ():
+        for ds in samples:
+            ds.set_field(torch.randint(0, num_classes, (1, ), generator=gen), name)
+    return dict(inputs=torch.randint(0, 256, size, generator=gen, dtype=torch.uint8),
+                data_samples=samples)
+
+
+def _logits(model, data):
+    import torch
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, False)
+        return model(batch['inputs'], batch['data_samples'], mode='tensor').float()
+
+
+def _grads(model, data):
+    """Loss terms and gradients of one training forward/backward (no step)."""
+    import torch
+    torch.manual_seed(1)  # the same dropout masks / batch augmentations for both layouts
+    model.zero_grad(set_to_none=True)
+    batch = model.data_preprocessor(data, True)
+    losses = model(batch['inputs'], batch['data_samples'], mode='loss')
+    loss, _ = model.parse_losses(losses)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()
+             if p.grad is not None}
+    return float(loss.detach()), grads
+
+
+def exactness(configs: List[str], batch_size: int, shape=None) -> List[dict]:
+    import copy
+
+    import torch
+
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import load_config
+    from mmfer.utils.performance import to_channels_last
+    seen, rows = {}, []
+    for path in configs:
+        cfg = load_config(path)
+        if 'model' not in cfg:
+            continue
+        key = repr(cfg.model) + repr(_shape(cfg, shape))
+        if key in seen:
+            rows.append(dict(seen[key], config=path, same_as=seen[key]['config']))
+            continue
+        row = dict(config=path)
+        try:
+            torch.manual_seed(0)
+            model = build_model(cfg, 'cpu')
+            hw = _shape(cfg, shape)
+            row['shape'] = hw
+            cl = to_channels_last(copy.deepcopy(model))
+            model.eval(), cl.eval()
+            data = _batch(model, batch_size, hw, train=False)
+            a, b = _logits(model, data), _logits(cl, data)
+            row['logits_max_abs'] = float((a - b).abs().max())
+            row['logits_scale'] = float(a.abs().max())
+            model.train(), cl.train()
+            data = _batch(model, batch_size, hw, train=True)
+            la, ga = _grads(model, data)
+            lb, gb = _grads(cl, data)
+            gmax = max(float(g.abs().max()) for g in ga.values())
+            row['loss_abs_diff'] = abs(la - lb)
+            row['grad_max_abs_rel'] = max(float((ga[k] - gb[k]).abs().max())
+                                          for k in ga) / max(gmax, 1e-30)
+        except Exception as err:  # report, go on with the next config
+            row['error'] = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
+        seen[key] = row
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, iters: int,
+          train: bool) -> dict:
+    import copy
+
+    import torch
+    from mmengine.optim import build_optim_wrapper
+
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import load_config
+    from mmfer.utils.performance import autocast_context, compile_model, to_channels_last
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    base = build_model(cfg, 'cpu')
+    hw = _shape(cfg, shape)
+    data = _batch(base, batch_size, hw, train=train)
+    variants = {'eager': (base, None)}
+    for opt in options:
+        m = copy.deepcopy(base)
+        if 'channels_last' in opt:
+            to_channels_last(m)
+        variants[opt] = (m, 'bf16' if 'bf16' in opt else None)
+    fns, cold, diffs = {}, {}, {}
+    ref = _logits(base.eval(), _batch(base, batch_size, hw, train=False)) if not train else None
+    for name, (m, amp) in variants.items():
+        m.train(train)
+        if not train:
+            m.eval()
+            step = m.test_step
+        else:
+            ow = build_optim_wrapper(m, copy.deepcopy(cfg.optim_wrapper))
+
+            def step(d, m=m, ow=ow):
+                return m.train_step(d, ow)
+        if 'compile' in name:
+            step = compile_model(step)
+
+        def run(step=step, amp=amp):
+            with torch.no_grad() if not train else torch.enable_grad(), \
+                    autocast_context('cpu', amp):
+                return step(data)
+        t0 = time.perf_counter()
+        run()  # cold start (compile) / warm-up
+        cold[name] = time.perf_counter() - t0
+        fns[name] = run
+        if not train:
+            with autocast_context('cpu', amp):
+                fwd = compile_model(m) if 'compile' in name else m
+                with torch.no_grad():
+                    b = m.data_preprocessor(_batch(base, batch_size, hw, train=False), False)
+                    out = fwd(b['inputs'], b['data_samples'], mode='tensor').float()
+            diffs[name] = float((out - ref).abs().max())
+            diffs[name + '_top1_changed'] = float(
+                (out.argmax(1) != ref.argmax(1)).float().mean())
+    ratios = {n: [] for n in variants if n != 'eager'}
+    times = {n: [] for n in variants}
+    for _ in range(rounds):
+        for name, run in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                run()
+            times[name].append((time.perf_counter() - t0) / iters)
+        for n in ratios:
+            ratios[n].append(times['eager'][-1] / times[n][-1])
+    res = dict(config=config, shape=hw, batch_size=batch_size, train=train,
+               threads=torch.get_num_threads(), rounds=rounds, iters=iters,
+               median_s={n: statistics.median(t) for n, t in times.items()},
+               speedup_median={n: statistics.median(r) for n, r in ratios.items()},
+               first_call_s=cold, logits_vs_fp32_eager=diffs)
+    print(json.dumps(res, indent=1), flush=True)
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    torch.set_num_threads(args.num_threads)
+    if args.exactness:
+        configs = sorted({c for pat in args.exactness for c in glob.glob(pat, recursive=True)
+                          if '/_base_/' not in c})
+        res = exactness(configs, args.batch_size or 2, args.shape)
+        bad = [r['config'] for r in res if 'error' in r]
+        print(f'{len(res)} configs, {len(bad)} failed: {bad}', file=sys.stderr)
+    else:
+        res = speed(args.speed, args.options, args.batch_size or 32, args.shape, args.rounds,
+                    args.iters, args.train)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+if __name__ == '__main__':
+    main()
