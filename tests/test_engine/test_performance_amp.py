@@ -77,7 +77,8 @@ def test_fp16_and_unknown_dtypes_are_refused_on_cpu():
 def test_sam_bf16_step_on_cpu_runs_both_passes():
     model = _model()
     calls = []
-    model.head.register_forward_hook(lambda m, i, o: calls.append(torch.is_autocast_enabled('cpu')))
+    model.backbone.register_forward_hook(
+        lambda m, i, o: calls.append(torch.is_autocast_enabled('cpu')))
     ow, loss, moved = _step(model, dict(type='SAMFERAmpOptimWrapper', dtype='bf16', rho=0.05,
                                         optimizer=SGD))
     assert isinstance(ow, SAMFERAmpOptimWrapper) and ow.rho == 0.05
