@@ -1,7 +1,7 @@
 """What the performance options (docs/performance.md) do to a model's numbers and speed.
 
     # exactness of channels_last for every method config (random weights, one batch):
-    python tools/analysis/perf_options.py --exactness configs/**/*.py [--batch-size 2]
+    python tools/analysis/perf_options.py --exactness configs/**/*.py [--batch-size 2] [--spread]
     # logits difference and interleaved speed of channels_last / compile / bf16 vs fp32 eager:
     python tools/analysis/perf_options.py --speed CONFIG [--shape 224] [--batch-size 32]
         [--options channels_last compile bf16] [--rounds 5] [--iters 3] [--train]
@@ -10,7 +10,9 @@
 eval mode (``test_step`` logits) and one training forward/backward (``train_step`` loss terms
 and every gradient, no optimizer step), once NCHW and once after
 :func:`mmfer.utils.performance.to_channels_last`; prints the max abs difference of the logits,
-of the loss and the max abs gradient difference relative to the largest gradient.  Configs
+of the loss and the max abs gradient difference (also relative to the largest gradient).
+``--spread`` adds NCHW with oneDNN switched off against NCHW: fp32's own spread between two
+correct kernels, the yardstick for the gradient difference.  Configs
 with the same model config are measured once.
 
 ``--speed``: the options are timed *interleaved* (eager, option 1, option 2, ..., eager, ...)
@@ -57,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument('--iters', type=int, default=3)
     p.add_argument('--train', action='store_true', help='--speed: time train_step instead')
     p.add_argument('--num-threads', type=int, default=1)
+    p.add_argument('--spread', action='store_true',
+                   help='--exactness: also NCHW with oneDNN off vs NCHW (fp32 spread between '
+                   'two correct kernels), to judge the channels_last gradient difference')
     p.add_argument('--out', help='write the results as JSON')
     return p.parse_args(argv)
 
@@ -109,7 +114,7 @@ def _grads(model, data):
     return float(loss.detach()), grads
 
 
-def exactness(configs: List[str], batch_size: int, shape=None) -> List[dict]:
+def exactness(configs: List[str], batch_size: int, shape=None, spread: bool = False) -> List[dict]:
     import copy
 
     import torch
@@ -144,8 +149,15 @@ def exactness(configs: List[str], batch_size: int, shape=None) -> List[dict]:
             lb, gb = _grads(cl, data)
             gmax = max(float(g.abs().max()) for g in ga.values())
             row['loss_abs_diff'] = abs(la - lb)
-            row['grad_max_abs_rel'] = max(float((ga[k] - gb[k]).abs().max())
-                                          for k in ga) / max(gmax, 1e-30)
+            row['grad_max_abs'] = max(float((ga[k] - gb[k]).abs().max()) for k in ga)
+            row['grad_abs_max'] = gmax
+            row['grad_max_abs_rel'] = row['grad_max_abs'] / max(gmax, 1e-30)
+            if spread:
+                with torch.backends.mkldnn.flags(enabled=False):
+                    lc, gc = _grads(model, data)
+                row['spread_loss_abs_diff'] = abs(la - lc)
+                row['spread_grad_max_abs'] = max(float((ga[k] - gc[k]).abs().max())
+                                                 for k in ga)
         except Exception as err:  # report, go on with the next config
             row['error'] = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
         seen[key] = row
@@ -233,7 +245,7 @@ def main(argv=None):
     if args.exactness:
         configs = sorted({c for pat in args.exactness for c in glob.glob(pat, recursive=True)
                           if '/_base_/' not in c})
-        res = exactness(configs, args.batch_size or 2, args.shape)
+        res = exactness(configs, args.batch_size or 2, args.shape, args.spread)
         bad = [r['config'] for r in res if 'error' in r]
         print(f'{len(res)} configs, {len(bad)} failed: {bad}', file=sys.stderr)
     else:
