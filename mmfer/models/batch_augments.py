@@ -57,6 +57,8 @@ class BatchResize:
       SynthFER configs), a 2-tap filter at any scale.
 
     Deterministic (the generator is unused); an image already of ``size`` is returned as is.
+    The output is in channels-last memory format (the values do not depend on it; channels-last
+    models take it as is).
 
     Args:
         size (int | tuple[int, int]): output (h, w); an int is a square side.
@@ -82,6 +84,9 @@ class BatchResize:
         _check_batch('BatchResize', inputs)
         if tuple(inputs.shape[-2:]) == self.size:
             return inputs
+        # channels-last: the same values, and torch's CPU kernels are ~4× faster on it
+        # (interleaved timing on this 2-core machine, 64×3×100×100 → 64 px)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.interpolation == 'nearest':
             return F.interpolate(inputs, size=self.size, mode='nearest-exact')
         return F.interpolate(inputs, size=self.size, mode=self.interpolation,
