@@ -100,6 +100,16 @@ def test_explicit_values_pass_through(keep_threads):
     assert torch.get_num_threads() == 1
 
 
+def test_config_dict_as_the_runner_passes_it(keep_threads):
+    from mmengine.config import ConfigDict
+    cfg = ConfigDict(num_workers='auto', persistent_workers='auto',
+                     sampler=dict(type='DefaultSampler', shuffle=True))
+    out = resolve_loader_cfg(cfg, cores=8, accelerator=False)
+    assert isinstance(out, ConfigDict) and out.sampler.shuffle is True
+    assert (out.num_workers, out.persistent_workers) == (2, True)
+    assert (cfg.num_workers, cfg.persistent_workers) == ('auto', 'auto')
+
+
 def test_inherited_persistent_true_dropped_with_zero_auto_workers(keep_threads):
     out = resolve_loader_cfg(dict(num_workers='auto', persistent_workers=True), cores=2,
                              accelerator=False)
