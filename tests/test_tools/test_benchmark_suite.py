@@ -230,7 +230,7 @@ def test_gpu_benchmark_script_syntax_and_dry_run(tmp_path):
     env = subprocess_env()
     env['PYTHON'] = sys.executable
     proc = subprocess.run(['bash', script, '--dry-run', '--out-dir', str(tmp_path)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     md = (tmp_path / 'gpu_benchmark.md').read_text()
     assert md.startswith('# GPU benchmark (dry run on the CPU, tiny configs)')
@@ -241,3 +241,22 @@ def test_gpu_benchmark_script_syntax_and_dry_run(tmp_path):
         assert '## Is the GPU data-bound?' in md
         row = [ln for ln in md.splitlines() if ln.startswith('| tests/data/configs/tiny_synth')]
         assert len(row) == 1 and row[0].rstrip().endswith(('| yes |', '| no |'))
+
+
+def test_suite_best_shares_the_channels_last_training_row(tool, monkeypatch, capsys):
+    """With compile an inference-only option, ``best`` trains as ``channels_last`` does: the
+    training step is measured once and both rows carry it; ``best`` inference is compiled."""
+    import mmfer.utils.performance as perf
+    compiled = []
+    monkeypatch.setattr(perf, 'compile_model',
+                        lambda fn, mode=None, **kw: compiled.append(fn.__name__) or fn)
+    out = tool.main(['--suite', '--methods', TINY, '--shape', '32', '--settings', 'official',
+                     'channels_last', 'best', '--batch-size', '2', '--train-batch-size', '2',
+                     '--rounds', '1', '--iters', '1', '--warmup', '0', '--no-memory'])
+    official, cl, best = out['rows']
+    assert compiled == ['test_step']
+    assert best['train_same_as'] == 'channels_last' and 'train_same_as' not in cl
+    assert best['train_samples_s'] == cl['train_samples_s']
+    assert best['train_options'] == cl['train_options']
+    assert best['infer_peak_mib'] is None and best['exact']
+    assert '| tiny_r18 | best (train: = channels_last) | 32x32 |' in out['markdown']

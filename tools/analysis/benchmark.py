@@ -77,7 +77,7 @@ of the per-round ratio of median call times, so slow drifts of a shared machine 
 data pipeline is not part of it (random batches already on the device);
 ``tools/analysis/benchmark_pipeline.py`` times that side. ``--quick`` is the CPU-sized run
 (input 112 unless a method says ``:SIZE``, 2 rounds × 2 calls, 1 warmup). ``--out`` writes the
-markdown table (``.md``) or every number (``.json``).
+markdown table (``.md``) and / or every number (``.json``).
 """
 import argparse
 import copy
@@ -165,7 +165,8 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurement (on CPU one forked child '
                              'process per row)')
-    parser.add_argument('--out', help='write results to a .json or .md file')
+    parser.add_argument('--out', nargs='+', default=[],
+                        help='write results to .json and/or .md file(s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override entries of every config')
     add_performance_args(parser)
@@ -210,8 +211,9 @@ def parse_args(argv: Optional[List[str]] = None):
         parser.error('--iters and --rounds must be >= 1 and --warmup >= 0')
     if args.batch_size < 1 or args.train_batch_size < 1:
         parser.error('--batch-size and --train-batch-size must be >= 1')
-    if args.out and not args.out.endswith(('.json', '.md')):
-        parser.error(f'--out must end with .json or .md, got {args.out}')
+    for path in args.out:
+        if not path.endswith(('.json', '.md')):
+            parser.error(f'--out must end with .json or .md, got {path}')
     if args.suite:
         try:
             args.method_specs = parse_methods(args.methods)
@@ -827,9 +829,16 @@ def suite_method(spec: dict, settings: List[Setting], args) -> List[dict]:
     gc.collect()
     # training
     if not args.no_train:
-        fns = {}
+        fns, same = {}, {}
         for row, s in zip(rows, settings):
             ts = s if args.compile_train else s._replace(compile=False)
+            # a setting whose training options equal an earlier one's (best = channels_last
+            # when compile is inference-only) shares that row's training figures
+            key = ts._replace(name='')
+            if key in same.values():
+                same[s.name] = key
+                continue
+            same[s.name] = key
             model = prepare_model(copy.deepcopy(base), ts, 'train', compile_kw=kw)
             ow = setting_optim_wrapper(model, cfg, ts)
             model.train()
@@ -842,6 +851,12 @@ def suite_method(spec: dict, settings: List[Setting], args) -> List[dict]:
             fns[s.name] = fn
         measured = _interleaved(fns, args.rounds, args.iters, dev)
         for row, s in zip(rows, settings):
+            if s.name not in fns:  # shares an earlier row's training measurement
+                src = next(r for r, s2 in zip(rows, settings)
+                           if s2.name in fns and same[s2.name] == same[s.name])
+                row.update({k: v for k, v in src.items() if k.startswith('train')},
+                           num_views=src['num_views'], train_same_as=src['setting'])
+                continue
             t = measured[s.name]
             views = num_views_of(base)
             ts = s if args.compile_train else s._replace(compile=False)
@@ -887,7 +902,9 @@ def suite_markdown(rows: List[dict], env: dict, args) -> str:
             continue
         o = r['options']
         desc = r['setting']
-        if train and o['compile'] and not r.get('train_options', o)['compile']:
+        if train and r.get('train_same_as'):
+            desc += f' (train: = {r["train_same_as"]})'
+        elif train and o['compile'] and not r.get('train_options', o)['compile']:
             desc += ' (train: no compile)'
         cells = [r['method'], desc, f'{r["shape"][0]}x{r["shape"][1]}',
                  _rate(r['infer_img_s']), f'{r["infer_ratio"]:.2f}',
@@ -931,7 +948,7 @@ def write_out(path: str, out: dict, md: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         if path.endswith('.json'):
-            json.dump({k: v for k, v in out.items() if k != 'markdown'}, f, indent=1)
+            json.dump(out, f, indent=1)
         else:
             f.write(md + '\n')
     print(f'wrote {path}')
@@ -947,8 +964,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.suite:
         out = run_suite(args)
         print(out['markdown'])
-        if args.out:
-            write_out(args.out, out, out['markdown'])
+        for path in args.out:
+            write_out(path, out, out['markdown'])
         failed = [r['method'] for r in out['rows'] if 'error' in r]
         if failed:
             raise SystemExit(f'[suite] failed: {", ".join(failed)} (traceback above; the other '
@@ -965,8 +982,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     md = to_markdown(results, env)
     print(md)
     out = dict(environment=env, results=results)
-    if args.out:
-        write_out(args.out, out, md)
+    for path in args.out:
+        write_out(path, out, md)
     return out
 
 
