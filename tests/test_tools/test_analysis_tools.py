@@ -308,3 +308,23 @@ def test_overfit_batch_fits_a_fixed_batch():
     assert [r[0] for r in rows] == list(range(30))
     assert rows[-1][1] < 0.5 * rows[0][1]
     assert all(r[2] > 0 for r in rows)
+    assert all(r[3] > 0 for r in rows)  # the feature spread
+
+
+def test_overfit_batch_fresh_batches_and_spread():
+    """--fresh draws new faces each step (the loss then differs from the fixed-batch run's from
+    step 1 on, same step 0); feature_spread is the batch std of the head input."""
+    import torch
+    tool = load_tool('overfit_batch.py')
+    cfg = osp.join(CONFIGS, 'tiny_synthfer.py')
+    fixed = tool.overfit(cfg, num=4, steps=3, lr=1e-2)
+    fresh = tool.overfit(cfg, num=4, steps=3, lr=1e-2, fresh=True)
+    assert fixed[0][1] == pytest.approx(fresh[0][1], abs=1e-6)
+    assert abs(fixed[1][1] - fresh[1][1]) > 1e-6
+
+    class Const(torch.nn.Module):
+        def extract_feat(self, x):
+            return dict(feat=x.flatten(1))
+    x = torch.tensor([[0., 2.], [2., 2.]])
+    # std over the batch (unbiased, n = 2): dim 0 → 1.4142, dim 1 → 0; mean 0.7071
+    assert tool.feature_spread(Const(), x) == pytest.approx(2 ** 0.5 / 2)

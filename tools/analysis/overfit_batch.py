@@ -1,7 +1,7 @@
 """Can a model fit one fixed batch? Adam steps on N rendered SynthFER faces, loss per step.
 
     python tools/analysis/overfit_batch.py CONFIG [--num 32] [--steps 25] [--lr 1e-3]
-        [--every 4] [--seed 0]
+        [--every 4] [--seed 0] [--fresh]
 
 A sanity check for a model whose full training stays at chance level (e.g. PCDA's 1-epoch
 SynthFER rows, docs/pcda.md): the model is built from CONFIG by ``mmfer.apis.build_model``,
@@ -10,6 +10,12 @@ SynthFER rows, docs/pcda.md): the model is built from CONFIG by ``mmfer.apis.bui
 input size (``mmfer.apis.model_input_size``: the test pipeline's, else the test dataset's), through the model's own data preprocessor and ``mode='loss'``. Prints
 the summed loss (and the gradient norm) every ``--every`` steps and at the end; a model that can
 learn drives the loss well below ln(classes).
+
+``--fresh`` draws a new batch of ``--num`` faces at every step (a stream, as training sees it)
+instead of the fixed one. Every printed line also shows the *feature spread*: the standard
+deviation over the batch of the head's input (``extract_feat``'s ``feat``), averaged over its
+dimensions. A spread that shrinks towards 0 while the loss sits at ln(classes) is a collapse to a
+constant output (PCDA's SynthFER config at Adam 1e-3, docs/pcda.md), not a slow start.
 """
 import argparse
 import sys
@@ -25,11 +31,27 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=1e-3, help='Adam learning rate (default 1e-3)')
     p.add_argument('--every', type=int, default=4, help='print every N steps (default 4)')
     p.add_argument('--seed', type=int, default=0, help='seed of the faces and the weights')
+    p.add_argument('--fresh', action='store_true',
+                   help='a new batch of --num faces at every step instead of one fixed batch')
     return p.parse_args(argv)
 
 
-def overfit(config, num=32, steps=25, lr=1e-3, seed=0):
-    """``[(step, loss, grad_norm)]`` for steps 0 … ``steps - 1`` (loss before that step)."""
+def feature_spread(model, inputs) -> float:
+    """Mean over dimensions of the batch standard deviation of the head's input."""
+    import torch
+    with torch.no_grad():
+        f = model.extract_feat(inputs)
+    if isinstance(f, dict):
+        f = f['feat']
+    elif isinstance(f, (tuple, list)):
+        f = f[-1]
+    return float(f.flatten(1).std(0).mean())
+
+
+def overfit(config, num=32, steps=25, lr=1e-3, seed=0, fresh=False):
+    """``[(step, loss, grad_norm, feature_spread)]`` for steps 0 … ``steps - 1`` (loss and
+    spread before that step's update); ``fresh``: faces ``step·num … step·num + num - 1`` of
+    the training split at each step, else faces ``0 … num - 1`` every time."""
     import numpy as np
     import torch
     from mmpretrain.structures import DataSample
@@ -45,39 +67,50 @@ def overfit(config, num=32, steps=25, lr=1e-3, seed=0):
     # FERInferencer's rule: the test pipeline's size, else the test dataset's img_size
     size = model_input_size(SimpleNamespace(test_pipeline=(loader.get('dataset') or {}).get(
         'pipeline'), cfg=full))
-    imgs, labels = [], []
-    for i in range(num):
-        rgb, ann = render(sample_params(seed, i, split='train'), size=size[0])
-        imgs.append(torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))))
-        labels.append(int(ann['label']))
+
+    def batch(first):
+        imgs, labels = [], []
+        for i in range(first, first + num):
+            rgb, ann = render(sample_params(seed, i, split='train'), size=size[0])
+            imgs.append(torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))))
+            labels.append(int(ann['label']))
+        return dict(inputs=imgs, data_samples=[DataSample().set_gt_label(y) for y in labels])
+
     torch.manual_seed(seed)
     model = build_model(cfg)
     model.init_weights()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    data = dict(inputs=imgs, data_samples=[DataSample().set_gt_label(y) for y in labels])
+    data = batch(0)
     out = []
     for step in range(steps):
-        losses = model(**model.data_preprocessor(data, True), mode='loss')
+        if fresh and step:
+            data = batch(step * num)
+        prep = model.data_preprocessor(data, True)
+        spread = feature_spread(model, prep['inputs'])
+        losses = model(**prep, mode='loss')
         loss = sum(v for k, v in losses.items() if 'loss' in k)
         opt.zero_grad()
         loss.backward()
         gn = float(torch.sqrt(sum((p.grad ** 2).sum() for p in params if p.grad is not None)))
         opt.step()
-        out.append((step, loss.item(), gn))
+        out.append((step, loss.item(), gn, spread))
     return out
 
 
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    rows = overfit(args.config, args.num, args.steps, args.lr, args.seed)
-    for step, loss, gn in rows:
+    rows = overfit(args.config, args.num, args.steps, args.lr, args.seed, args.fresh)
+    for step, loss, gn, spread in rows:
         if step % args.every == 0 or step == len(rows) - 1:
-            print(f'step {step:3d}  loss {loss:.3f}  grad norm {gn:.3f}')
-    print(f'[overfit_batch] {args.num} faces, {args.steps} steps at lr {args.lr:g}: loss '
-          f'{rows[0][1]:.3f} → {rows[-1][1]:.3f} ({time.time() - start:.1f} s)')
+            print(f'step {step:3d}  loss {loss:.3f}  grad norm {gn:.3f}  feature spread '
+                  f'{spread:.4f}')
+    what = 'fresh batches of' if args.fresh else 'one batch of'
+    print(f'[overfit_batch] {what} {args.num} faces, {args.steps} steps at lr {args.lr:g}: loss '
+          f'{rows[0][1]:.3f} → {rows[-1][1]:.3f}, feature spread {rows[0][3]:.4f} → '
+          f'{rows[-1][3]:.4f} ({time.time() - start:.1f} s)')
     return 0
 
 
