@@ -99,13 +99,18 @@ def _batch(n, size, num_classes=7, seed=0):
 
 @pytest.mark.parametrize('config,size', [(TINY, 32), (DAN, 64)])
 def test_channels_last_is_exact_for_logits_and_one_training_step(config, size):
-    """Logits (eval) and one SGD step (loss and every parameter after it) with and without
-    channels_last agree: same arithmetic, other memory order (tolerance 1e-5, absolute)."""
+    """Logits (eval, within 1e-5) and one SGD step (loss within 5e-5, every parameter after
+    the step within 1e-4) with and without channels_last. The step's tolerance is fp32's own
+    spread: training-mode BatchNorm over a batch of 4 amplifies rounding, and NCHW with oneDNN
+    switched off (another correct fp32 kernel) differs from NCHW by as much (tiny 32 px: max
+    |Δgrad| 1.6e-4 vs channels_last 1.7e-4; DAN 64 px: 3.3e-4 vs 4.7e-4, gradients up to 14);
+    so channels_last must also stay within 3x that spread."""
     from mmengine.optim import build_optim_wrapper
     cfg = Config.fromfile(config)
     torch.manual_seed(0)
     nchw = build_model(cfg, 'cpu')
     nhwc = to_channels_last(copy.deepcopy(nchw))
+    other = copy.deepcopy(nchw)
     assert nhwc.backbone.conv1.weight.is_contiguous(memory_format=CL)
     data = _batch(4, size, nchw.head.num_classes)
     logits = []
@@ -118,19 +123,25 @@ def test_channels_last_is_exact_for_logits_and_one_training_step(config, size):
     ow_cfg = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
     before = {k: v.detach().clone() for k, v in nchw.named_parameters()}
     losses, params = [], []
-    for m in (nchw, nhwc):
+    for m, onednn in ((nchw, True), (nhwc, True), (other, False)):
         m.train()
         ow = build_optim_wrapper(m, copy.deepcopy(ow_cfg))
         torch.manual_seed(1)
-        log = m.train_step(copy.deepcopy(data), ow)
+        with torch.backends.mkldnn.flags(enabled=onednn):
+            log = m.train_step(copy.deepcopy(data), ow)
         losses.append(float(log['loss']))
         params.append({k: v.detach().clone() for k, v in m.named_parameters()})
-    assert abs(losses[0] - losses[1]) < 1e-5
-    diff = max(float((params[0][k] - params[1][k]).abs().max()) for k in params[0])
-    assert diff < 1e-5, diff
+
+    def max_diff(a, b):
+        return max(float((a[k] - b[k]).abs().max()) for k in a)
+    # DAN's loss (CE + affinity + partition) differed by 1.6e-5 here; oneDNN-off NCHW by 7.6e-6
+    assert abs(losses[0] - losses[1]) < 5e-5, losses
+    diff, spread = max_diff(params[0], params[1]), max_diff(params[0], params[2])
+    assert diff < 1e-4, diff
+    assert diff <= 3 * spread + 1e-6, (diff, spread)
     # the SGD step did move the weights (the comparison is not between untouched copies)
-    moved = max(float((params[0][k] - before[k]).abs().max()) for k in before)
-    assert moved > 1e-4, moved
+    moved = max_diff(params[0], before)
+    assert moved > 1e-3, moved
 
 
 def _runner(tmp_path, **keys):
