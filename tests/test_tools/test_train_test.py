@@ -211,17 +211,22 @@ def test_demo_script_end_to_end_tiny(tmp_path):
 
 
 def test_amp_flag_keeps_sam():
-    """--amp picks SAM's AMP wrapper for SAM configs and mmengine's otherwise."""
+    """--amp picks the SAM variant of mmfer's AMP wrapper for SAM configs (both passes kept) and
+    FERAmpOptimWrapper otherwise; a bare --amp is bf16 on a machine without CUDA (fp16 there
+    is refused: docs/performance.md)."""
+    import torch
     from mmengine.config import Config
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     try:
         from train import merge_args, parse_args
     finally:
         sys.path.remove(osp.join(ROOT, 'tools'))
+    bare = 'fp16' if torch.cuda.is_available() else 'bf16'
     qcs = osp.join(ROOT, 'configs', 'qcs', 'qcs_synthfer.py')
     cfg = merge_args(Config.fromfile(qcs), parse_args([qcs, '--amp']))
-    assert cfg.optim_wrapper.type == 'SAMAmpOptimWrapper'
-    assert cfg.optim_wrapper.rho == 0.05
-    cfg = merge_args(Config.fromfile(CFG), parse_args([CFG, '--amp']))
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.type == 'SAMFERAmpOptimWrapper'
+    assert cfg.optim_wrapper.rho == 0.05 and cfg.optim_wrapper.dtype == bare
+    cfg = merge_args(Config.fromfile(CFG), parse_args([CFG, '--amp', 'bf16']))
+    assert cfg.optim_wrapper.type == 'FERAmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bf16' and cfg.amp == 'bf16'
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'  # the config's optimizer is kept

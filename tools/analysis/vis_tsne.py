@@ -57,8 +57,8 @@ def parse_args(argv=None):
 def extract_features(model, loader_cfg, max_samples=None, device='cpu'):
     """(N×D ``feat``, N true labels, N predicted labels) of a test dataloader."""
     import torch
-    from mmengine.runner import Runner
-    loader = Runner.build_dataloader(loader_cfg)
+    from mmfer.engine.runner import FERRunner  # resolves num_workers='auto'
+    loader = FERRunner.build_dataloader(loader_cfg)
     feats, labels, preds = [], [], []
     n = 0
     with torch.no_grad():

@@ -114,11 +114,11 @@ def parity(model, session, x):
 
 def validate(model, session, cfg, args):
     import torch
-    from mmengine.runner import Runner
+    from mmfer.engine.runner import FERRunner  # resolves num_workers='auto'
     loader_cfg = dict(cfg.test_dataloader)
     if args.batch_size:
         loader_cfg['batch_size'] = args.batch_size
-    loader = Runner.build_dataloader(loader_cfg)
+    loader = FERRunner.build_dataloader(loader_cfg)
     n = correct_t = correct_o = agree = 0
     time_t = time_o = 0.0
     max_diff = 0.0
