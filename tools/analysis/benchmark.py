@@ -504,7 +504,10 @@ def cpu_peak_memory_mib(work, timeout: float = 600.) -> Optional[float]:
     """MiB that ``work()`` adds to the peak resident set, measured in a forked child: the child
     resets its high-water mark (``echo 5 > /proc/self/clear_refs``), reads ``VmRSS``, runs
     ``work()`` and reports ``VmHWM`` − that. ``None`` where it cannot be measured (no /proc,
-    the reset refused, the child failed or ran past ``timeout`` seconds)."""
+    the reset refused, the child failed or ran past ``timeout`` seconds). Memory that ``work``
+    takes from heap pages the process had freed but still holds resident is not counted (it
+    does not raise the resident set): a lower bound of what the work needs, exact for a fresh
+    process."""
     if not hasattr(os, 'fork') or not osp.exists('/proc/self/clear_refs'):
         return None
     rfd, wfd = os.pipe()
