@@ -40,11 +40,7 @@ def feature_spread(model, inputs) -> float:
     """Mean over dimensions of the batch standard deviation of the head's input."""
     import torch
     with torch.no_grad():
-        f = model.extract_feat(inputs)
-    if isinstance(f, dict):
-        f = f['feat']
-    elif isinstance(f, (tuple, list)):
-        f = f[-1]
+        f = model.extract_feat(inputs)['feat']  # mmfer classifiers: always a dict with 'feat'
     return float(f.flatten(1).std(0).mean())
 
 
