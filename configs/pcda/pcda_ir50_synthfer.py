@@ -59,10 +59,11 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # Adam at 3e-4, not the 1e-3 of the ResNet-18 SynthFER configs: at 1e-3 this model collapsed to
-# a constant output (the cls-token features' spread over the batch shrank from 0.078 to 0.020 in
-# 15 iterations; loss ln 7 and 14.29 % = one class for all 5 epochs, PCDA + NeAA and no-NeAA
-# rows alike), at 3e-4 the spread grows and the loss falls (1.958 → 1.774 in 40 iterations;
-# docs/pcda.md). The paper's own rate is lower still (3.5e-5, for 200 epochs).
+# a constant output — all four rows of run_table.py pcda_synthfer at 14.29 % (one class) and loss
+# ln 7 for all 5 epochs; `tools/analysis/overfit_batch.py configs/pcda/pcda_ir50_synthfer.py
+# --fresh --num 64 --steps 41 --every 5 --lr 1e-3` shows the head input's spread over the batch
+# falling 0.0718 → 0.0024 — while at 3e-4 the same rows learn (PCDA + NeAA 51.75 % after 5
+# epochs; docs/pcda.md). The paper's own rate is lower still (3.5e-5, for 200 epochs).
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
 param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, T_max=max_epochs, eta_min=1e-5,
                        convert_to_iter_based=True)
