@@ -131,7 +131,10 @@ class MultiViewClassifier(FERClassifier):
         deployable network, without any training-only module. Its ``state_dict`` is the base
         subset of this model's."""
         cfg = copy.deepcopy(self._base_cfg)
-        cfg['data_preprocessor']['type'] = 'ClsDataPreprocessor'
+        # the single-view parent of MultiViewDataPreprocessor: keeps device_augments / seed
+        # (training only; at eval it is ClsDataPreprocessor's output), drops the multi-view key
+        cfg['data_preprocessor']['type'] = 'FERDataPreprocessor'
+        cfg['data_preprocessor'].pop('multi_view_augments', None)
         cfg['aux_nets'] = None
         base = FERClassifier(**cfg)
         base.backbone, base.neck, base.head = self.backbone, self.neck, self.head

@@ -188,6 +188,22 @@ def test_inference_model_and_checkpoints():
     assert unexpected == [] and missing and all(k.startswith('cross_') for k in missing)
 
 
+def test_inference_model_keeps_device_augments():
+    """A multi-view model whose preprocessor has device_augments (and multi_view_augments) still
+    gives a deployable single-view network: FERDataPreprocessor with the same ops, the same
+    eval output."""
+    model = tiny(data_preprocessor=dict(
+        type='MultiViewDataPreprocessor', multi_view_augments='independent', seed=0,
+        device_augments=[dict(type='BatchHorizontalFlip', prob=0.5)]))
+    base = model.inference_model()
+    pre = base.data_preprocessor
+    assert type(pre).__name__ == 'FERDataPreprocessor'
+    assert [type(op).__name__ for op in pre.device_augments] == ['BatchHorizontalFlip']
+    x = torch.randn(2, 3, 16, 16)
+    model.eval(), base.eval()
+    assert torch.equal(model(x), base(x))
+
+
 @pytest.mark.parametrize('connection,in_dim', [('gap', 16), ('bp', 256)])
 def test_connection_variants(connection, in_dim):
     model = tiny(connection=connection) if connection == 'vit' else None
