@@ -53,10 +53,11 @@ Every row also reports:
   should stay below 1e-5; bf16 does not (~1e-2);
 - **peak memory** (MiB; ``--no-memory`` skips it). CUDA: ``torch.cuda.max_memory_allocated``
   over one call after ``reset_peak_memory_stats`` (weights, gradients, optimizer state,
-  activations; not the allocator's cache). CPU: a forked child process builds the model, applies
-  the options (without compile: a compile would be a second cold start) and runs two calls;
-  the figure is its peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``) minus
-  its resident set at the fork, i.e. what building and running the step adds to the process
+  activations; not the allocator's cache). CPU: a fresh Python process (this script with
+  ``--memory-child``) builds the model, applies the options (without compile: a compile would be
+  a second cold start) and runs two calls; the figure is its peak resident set (``VmHWM``, reset
+  through ``/proc/self/clear_refs``) minus its resident set before the build, i.e. what building
+  and running the step adds to the process
   (weights, gradients, optimizer state, activations, allocator slack). Linux only; ``-`` where
   ``/proc`` does not allow it.
 
@@ -163,7 +164,7 @@ def parse_args(argv: Optional[List[str]] = None):
                              'those a model lists in its `train_label_fields` attribute')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random data')
     parser.add_argument('--no-memory', action='store_true',
-                        help='skip the peak-memory measurement (on CPU one forked child '
+                        help='skip the peak-memory measurement (on CPU one fresh child '
                              'process per row)')
     parser.add_argument('--out', nargs='+', default=[],
                         help='write results to .json and/or .md file(s)')
@@ -500,49 +501,66 @@ def _proc_status_kib(key: str) -> int:
     raise KeyError(key)
 
 
-def cpu_peak_memory_mib(work, timeout: float = 600.) -> Optional[float]:
-    """MiB that ``work()`` adds to the peak resident set, measured in a forked child: the child
-    resets its high-water mark (``echo 5 > /proc/self/clear_refs``), reads ``VmRSS``, runs
-    ``work()`` and reports ``VmHWM`` − that. ``None`` where it cannot be measured (no /proc,
-    the reset refused, the child failed or ran past ``timeout`` seconds). Memory that ``work``
-    takes from heap pages the process had freed but still holds resident is not counted (it
-    does not raise the resident set): a lower bound of what the work needs, exact for a fresh
-    process."""
-    if not hasattr(os, 'fork') or not osp.exists('/proc/self/clear_refs'):
+def cpu_peak_memory_mib(work) -> Optional[float]:
+    """MiB that ``work()`` adds to the peak resident set of this process: the high-water mark
+    is reset (``echo 5 > /proc/self/clear_refs``), ``VmRSS`` read, ``work()`` run and
+    ``VmHWM`` − that returned. ``None`` where it cannot be measured (no /proc, the reset
+    refused, ``work`` raised — the error is printed). Memory that ``work`` takes from heap pages
+    the process had freed but still holds resident is not counted (it does not raise the
+    resident set): exact in a fresh process, which is where :func:`measure_memory` runs it."""
+    if not osp.exists('/proc/self/clear_refs'):
         return None
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        os.close(rfd)
-        result = 'null'
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')
-            base = _proc_status_kib('VmRSS')
-            work()
-            result = json.dumps((_proc_status_kib('VmHWM') - base) / 1024)
-        except BaseException as e:  # noqa: B902  report, never raise out of the child
-            sys.stderr.write(f'[benchmark] memory child failed: {type(e).__name__}: {e}\n')
-        finally:
-            os.write(wfd, result.encode())
-            os.close(wfd)
-            os._exit(0)
-    os.close(wfd)
-    deadline = time.monotonic() + timeout
-    while True:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            os.close(rfd)
-            return None
-        time.sleep(0.05)
-    with os.fdopen(rfd) as f:
-        text = f.read()
-    value = json.loads(text) if text else None
-    return None if value is None else float(value)
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        base = _proc_status_kib('VmRSS')
+        work()
+        return (_proc_status_kib('VmHWM') - base) / 1024
+    except Exception as e:  # noqa: B902  a figure of the table, never the run's end
+        sys.stderr.write(f'[benchmark] memory measurement failed: {type(e).__name__}: {e}\n')
+        return None
+
+
+MEMORY_CHILD_FLAG = '--memory-child'
+
+
+def _memory_child(spec_path: str) -> None:
+    """The fresh process of :func:`measure_memory`: build, apply the setting, two calls; print
+    the MiB (or null) as the last stdout line."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    import torch
+    from mmengine.config import Config
+    if spec['num_threads']:
+        torch.set_num_threads(spec['num_threads'])
+    cfg = Config.fromfile(spec['config'])
+    setting = Setting(**spec['setting'])
+    phase, batch_size, shape, seed = (spec['phase'], spec['batch_size'], tuple(spec['shape']),
+                                      spec['seed'])
+
+    def work():
+        from mmfer.apis import build_model
+        torch.manual_seed(seed)
+        model = build_model(cfg, 'cpu')
+        prepare_model(model, setting, phase)
+        if phase == 'inference':
+            data = setting_batch(random_batch(model, batch_size, shape, 1, 'cpu', seed),
+                                 setting)
+            model.eval()
+            fn = infer_fn(model, data, setting, 'cpu')
+        else:
+            fields = train_label_fields(model, spec['label_fields'])
+            data = setting_batch(random_batch(
+                model, batch_size, shape, num_views_of(model), 'cpu', seed, fields,
+                map_field_shapes(model, fields, shape)), setting)
+            ow = setting_optim_wrapper(model, cfg, setting)
+            model.train()
+
+            def fn():
+                model.train_step(data, ow)
+        fn()
+        fn()
+    print(json.dumps(cpu_peak_memory_mib(work)), flush=True)
 
 
 def cuda_peak_memory_mib(fn) -> float:
@@ -556,40 +574,44 @@ def cuda_peak_memory_mib(fn) -> float:
 
 
 def measure_memory(cfg, setting: Setting, phase: str, batch_size: int, shape, args,
-                   run=None) -> Optional[float]:
+                   run=None, timeout: float = 900.) -> Optional[float]:
     """Peak memory (MiB) of one ``phase`` step of ``cfg`` in ``setting``: on CUDA over one
-    call of ``run`` (the already warm step); on CPU in a forked child that builds the model,
-    applies the setting (without compile) and runs two steps (:func:`cpu_peak_memory_mib`)."""
+    call of ``run`` (the already warm step); on CPU in a fresh Python process (this script with
+    ``--memory-child``) that builds the model, applies the setting (without compile) and runs
+    two steps (:func:`cpu_peak_memory_mib`). A fresh process rather than a fork: after a
+    backward pass (and under compile) torch refuses autograd in a forked child, and a fork
+    would inherit the parent's freed-but-resident heap. ``None`` (and the reason on stderr)
+    where it fails or runs past ``timeout`` seconds."""
     if args.no_memory:
         return None
     if args.device == 'cuda':
         return cuda_peak_memory_mib(run)
-
-    def work():
-        import torch
-
-        from mmfer.apis import build_model
-        torch.manual_seed(args.seed)
-        model = build_model(cfg, 'cpu')
-        prepare_model(model, setting._replace(compile=False), phase)
-        if phase == 'inference':
-            data = setting_batch(random_batch(model, batch_size, shape, 1, 'cpu', args.seed),
-                                 setting)
-            model.eval()
-            fn = infer_fn(model, data, setting, 'cpu')
-        else:
-            fields = train_label_fields(model, args.label_fields)
-            data = setting_batch(random_batch(
-                model, batch_size, shape, num_views_of(model), 'cpu', args.seed, fields,
-                map_field_shapes(model, fields, shape)), setting)
-            ow = setting_optim_wrapper(model, cfg, setting)
-            model.train()
-
-            def fn():
-                model.train_step(data, ow)
-        fn()
-        fn()
-    return cpu_peak_memory_mib(work)
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='mmfer_mem_') as tmp:
+        cfg_path = osp.join(tmp, 'config.py')
+        cfg.dump(cfg_path)
+        spec_path = osp.join(tmp, 'spec.json')
+        with open(spec_path, 'w') as f:
+            json.dump(dict(config=cfg_path, setting=setting._replace(compile=False)._asdict(),
+                           phase=phase, batch_size=batch_size, shape=list(shape),
+                           seed=args.seed, label_fields=list(args.label_fields or ()),
+                           num_threads=args.num_threads), f)
+        try:
+            proc = subprocess.run([sys.executable, osp.abspath(__file__), MEMORY_CHILD_FLAG,
+                                   spec_path], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            sys.stderr.write(f'[benchmark] memory child ran past {timeout:.0f} s\n')
+            return None
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(f'[benchmark] memory child failed (rc {proc.returncode}):\n'
+                         f'{proc.stderr[-2000:]}\n')
+        return None
+    if 'failed' in proc.stderr:
+        sys.stderr.write(proc.stderr[-2000:] + '\n')
+    value = json.loads(lines[-1])
+    return None if value is None else float(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -886,7 +908,7 @@ def suite_markdown(rows: List[dict], env: dict, args) -> str:
         head += [f'train samples/s (b{args.train_batch_size})', f'x {first} (train)',
                  'train peak MiB']
     mem = ('torch.cuda.max_memory_allocated over one call' if env['device'] == 'cuda' else
-           'peak resident-set growth of a forked child building and running the step, '
+           'peak resident-set growth of a fresh process building and running the step, '
            'without compile')
     lines = [
         f'device: {env["device"]} ({env.get("gpu", env["cpu"])}), torch {env["torch"]}, '
@@ -991,4 +1013,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    if sys.argv[1:2] == [MEMORY_CHILD_FLAG]:
+        _memory_child(sys.argv[2])
+    else:
+        main(sys.argv[1:])
