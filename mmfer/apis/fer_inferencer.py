@@ -208,8 +208,9 @@ class FERInferencer:
             PyTorch model is built and ``weights`` must be ``None`` (the file holds them).
         channels_last: conv weights in ``torch.channels_last`` (same predictions, faster
             convolutions; :mod:`mmfer.utils.performance`). Default True; ignored with ``onnx``.
-        compile: ``torch.compile`` the classifier forward (True or a dict of torch.compile
-            arguments). The first batch compiles (tens of seconds on a CPU) and every new
+        compile: ``torch.compile`` the classifier forward (True, a mode such as ``'freeze'`` —
+            inductor freezing, the fastest on a CPU, docs/performance.md — or a dict of
+            torch.compile arguments). The first batch compiles (tens of seconds on a CPU) and every new
             batch size compiles again, so it pays off only for long runs at a fixed batch
             size. Default False.
         amp: ``'bf16'`` (CPU or GPU) or ``'fp16'`` (GPU) autocast of the forward; the scores
@@ -271,12 +272,12 @@ class FERInferencer:
         self.pipeline = _image_pipeline(self.model.test_pipeline)
         self._forward = self.model
         if self.onnx is None:
-            from mmfer.utils.performance import compile_model, to_channels_last
+            from mmfer.utils.performance import compile_cfg_of, compile_model, to_channels_last
             if channels_last:
                 to_channels_last(self.model)
             if compile:
-                self._forward = compile_model(self.model,
-                                              **(compile if isinstance(compile, dict) else {}))
+                kw = compile_cfg_of(compile)
+                self._forward = compile_model(self.model, **(kw if isinstance(kw, dict) else {}))
         self.detector = build_detector(detector, device=str(device), **(detector_cfg or {}))
 
     # -- the three steps, usable on their own ------------------------------------------------

@@ -53,8 +53,8 @@ from mmfer.registry import RUNNERS
 from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_state_dict,
                                     extract_state_dict)
 from mmfer.utils.performance import (TimedFirstCall, amp_optim_wrapper_cfg, autocast_context,
-                                     check_amp, cpu_has_native_bf16, float_outputs,
-                                     to_channels_last)
+                                     check_amp, check_not_frozen_for_training,
+                                     cpu_has_native_bf16, float_outputs, to_channels_last)
 
 __all__ = ['FERRunner', 'parse_partial']
 
@@ -173,7 +173,9 @@ class FERRunner(Runner):
         self.logger.info(f'amp: {target} runs under {amp} autocast')
 
     def train(self):
-        """mmengine's ``train``; ``val_step`` compiled / autocast as configured."""
+        """mmengine's ``train``; ``val_step`` compiled / autocast as configured; a frozen
+        compile (weights baked in) refused."""
+        check_not_frozen_for_training(self.cfg.get('compile', None))
         if self._val_loop is not None:
             self._prepare_eval_step('val_step')
         return super().train()

@@ -33,7 +33,8 @@ import torch
 import torch.nn as nn
 
 __all__ = ['AMP_DTYPES', 'parse_amp', 'check_amp', 'autocast_context', 'to_channels_last',
-           'channels_last_input', 'compile_model', 'apply_performance_cfg',
+           'channels_last_input', 'compile_model', 'FREEZE_MODE', 'compile_cfg_of',
+           'is_frozen_compile', 'check_not_frozen_for_training', 'apply_performance_cfg',
            'amp_optim_wrapper_type', 'add_performance_args', 'performance_options',
            'inferencer_options', 'amp_optim_wrapper_cfg', 'cpu_has_native_bf16', 'float_outputs', 'TimedFirstCall']
 
@@ -135,13 +136,58 @@ def channels_last_input(x: Any) -> Any:
     return x
 
 
-def compile_model(model: Callable, mode: Optional[str] = None, **kwargs) -> Callable:
+def compile_model(model: Callable, mode: Optional[str] = None, freeze: bool = False,
+                  **kwargs) -> Callable:
     """``torch.compile(model, mode=mode, **kwargs)``: a module, or a function (e.g. a
     ``test_step``). Compilation happens at the first call (the cold start: ~30 s for a
-    ResNet-18 on a CPU, docs/performance.md) and again for every new input shape."""
+    ResNet-18 on a CPU, docs/performance.md) and again for every new input shape.
+
+    ``freeze=True`` (or ``mode='freeze'``) adds inductor's ``freezing`` option: under
+    ``no_grad`` the weights become constants of the compiled graph (batch norms folded into the
+    convolutions, oneDNN weights pre-packed on the CPU), for inference only — a frozen graph
+    does not see later changes of the weights (:func:`is_frozen_compile`)."""
     if not hasattr(torch, 'compile'):  # pragma: no cover - torch < 2.0
         raise RuntimeError('compile needs PyTorch >= 2.0')
+    if mode == FREEZE_MODE:
+        mode, freeze = None, True
+    if freeze:
+        kwargs['options'] = dict(kwargs.get('options') or {}, freezing=True)
     return torch.compile(model, mode=mode, **kwargs)
+
+
+#: the pseudo-mode of ``--compile freeze``: compile with inductor's ``freezing`` (inference)
+FREEZE_MODE = 'freeze'
+
+
+def compile_cfg_of(compile_arg: Any) -> Any:
+    """The ``compile`` config value of a ``--compile [MODE]`` switch: ``True`` / ``None`` as
+    given, ``'freeze'`` → ``dict(options=dict(freezing=True))``, another mode →
+    ``dict(mode=MODE)``."""
+    if compile_arg == FREEZE_MODE:
+        return dict(options=dict(freezing=True))
+    if isinstance(compile_arg, str):
+        return dict(mode=compile_arg)
+    return compile_arg
+
+
+def is_frozen_compile(compile_cfg: Any) -> bool:
+    """Whether a ``compile`` config asks for inductor's ``freezing`` (weights baked into the
+    graph: right for test / inference, wrong for training and for validation during training,
+    whose weights change between calls)."""
+    if not isinstance(compile_cfg, dict):
+        return False
+    return compile_cfg.get('mode') == FREEZE_MODE or bool(
+        (compile_cfg.get('options') or {}).get('freezing', False))
+
+
+def check_not_frozen_for_training(compile_cfg: Any) -> None:
+    """Refuse a frozen compile where the weights will change (training, val during training)."""
+    if is_frozen_compile(compile_cfg):
+        raise ValueError(
+            'compile with freezing (--compile freeze, compile.options.freezing=True) bakes the '
+            'weights into the compiled graph as constants, so a model that trains would keep '
+            'validating with its first weights; use it only to test / infer (tools/test.py, '
+            'FERInferencer, benchmark.py), and plain --compile for training')
 
 
 class TimedFirstCall:
@@ -202,7 +248,8 @@ def apply_performance_cfg(cfg, channels_last: Optional[bool] = None, compile=Non
         cfg: the config; its keys ``channels_last`` / ``compile`` / ``amp`` are the defaults.
         channels_last (bool, optional): ``--channels-last`` / ``--no-channels-last``; None keeps
             the config's value (``True`` from ``default_runtime.py``; False when absent).
-        compile (bool | dict, optional): ``--compile``; None keeps the config's value.
+        compile (bool | dict | 'freeze', optional): ``--compile``; None keeps the config's
+            value. ``'freeze'`` (inductor freezing) is refused when ``train``.
         amp: ``--amp``: ``'bf16'`` / ``'fp16'``, or ``True`` for the old store_true flag, which
             means fp16 on CUDA (mmengine's ``AmpOptimWrapper`` default) and bf16 on CPU (fp16
             is refused there). None keeps the config's ``amp``.
@@ -219,10 +266,12 @@ def apply_performance_cfg(cfg, channels_last: Optional[bool] = None, compile=Non
     if not isinstance(cfg.get('channels_last', False), bool):
         raise ValueError(f"channels_last must be True or False, got {cfg.channels_last!r}")
     if compile is not None:
-        cfg.compile = compile
+        cfg.compile = compile_cfg_of(compile) if compile == FREEZE_MODE else compile
     if not isinstance(cfg.get('compile', None), (bool, dict, type(None))):
         raise ValueError('compile must be True, False or a dict of torch.compile arguments '
                          f"(e.g. dict(mode='max-autotune')), got {cfg.compile!r}")
+    if train:
+        check_not_frozen_for_training(cfg.get('compile', None))
     if amp is True:
         amp = 'fp16' if device_type == 'cuda' else 'bf16'
     if amp is not None:
@@ -262,8 +311,9 @@ def add_performance_args(parser) -> None:
                         'dynamic loss scaling); a bare --amp means fp16 on a GPU, bf16 on a CPU')
     parser.add_argument('--compile', nargs='?', const=True, default=None, metavar='MODE',
                         help='torch.compile the train/val/test steps (config key compile); '
-                        'MODE is torch.compile\'s mode, e.g. max-autotune. The first call '
-                        'compiles (tens of seconds, logged)')
+                        'MODE is torch.compile\'s mode, e.g. max-autotune, or freeze (inductor '
+                        'freezing: weights baked in, inference / test only, refused for '
+                        'training). The first call compiles (tens of seconds, logged)')
     parser.add_argument('--channels-last', action=BooleanOptionalAction, default=None,
                         help='weights in channels_last (NHWC) memory format; on by default '
                         '(config key channels_last in default_runtime.py)')
@@ -272,9 +322,7 @@ def add_performance_args(parser) -> None:
 def performance_options(args) -> dict:
     """The keyword arguments of :func:`mmfer.utils.performance.apply_performance_cfg` from the
     parsed switches."""
-    compile_ = args.compile
-    if isinstance(compile_, str):
-        compile_ = dict(mode=compile_)
+    compile_ = compile_cfg_of(args.compile)
     return dict(channels_last=args.channels_last, compile=compile_, amp=args.amp)
 
 

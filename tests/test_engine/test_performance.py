@@ -1,6 +1,7 @@
 """mmfer.utils.performance and FERRunner's channels_last / compile / amp plumbing."""
 import copy
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -176,3 +177,42 @@ def test_runner_autocasts_the_test_step_and_returns_float_scores(tmp_path):
         out32 = ref.model.test_step(_batch(2, 32))
     d = (out[0].pred_score - out32[0].pred_score).abs().max()
     assert 0 < d < 5e-2
+
+
+def test_compile_freeze_is_for_inference_only():
+    """``--compile freeze`` → inductor ``freezing`` (weights baked into the graph): accepted
+    for testing, refused for training (a frozen val_step would keep the first weights)."""
+
+    from mmfer.utils.performance import (apply_performance_cfg, compile_cfg_of,
+                                         is_frozen_compile, performance_options)
+    assert compile_cfg_of('freeze') == dict(options=dict(freezing=True))
+    assert compile_cfg_of('max-autotune') == dict(mode='max-autotune')
+    assert compile_cfg_of(True) is True and compile_cfg_of(None) is None
+    assert is_frozen_compile(dict(options=dict(freezing=True, max_autotune=False)))
+    assert not is_frozen_compile(dict(mode='max-autotune')) and not is_frozen_compile(True)
+    args = SimpleNamespace(compile='freeze', channels_last=None, amp=None)
+    test_cfg = apply_performance_cfg(Config.fromfile(TINY), train=False, device_type='cpu',
+                                     **performance_options(args))
+    assert test_cfg.compile == dict(options=dict(freezing=True))
+    with pytest.raises(ValueError, match='bakes the weights'):
+        apply_performance_cfg(Config.fromfile(TINY), device_type='cpu',
+                              **performance_options(args))
+
+
+def test_compile_model_freeze_passes_the_inductor_option(monkeypatch):
+    from mmfer.utils import performance as perf
+    seen = []
+    monkeypatch.setattr(perf.torch, 'compile', lambda fn, **kw: seen.append(kw) or fn)
+    perf.compile_model(abs, mode='freeze')
+    perf.compile_model(abs, freeze=True, options=dict(max_autotune=True))
+    perf.compile_model(abs, mode='max-autotune')
+    assert seen == [dict(mode=None, options=dict(freezing=True)),
+                    dict(mode=None, options=dict(max_autotune=True, freezing=True)),
+                    dict(mode='max-autotune')]
+
+
+def test_runner_refuses_to_train_with_a_frozen_compile(tmp_path):
+    """A config that sets the freezing option itself (not through apply_performance_cfg)."""
+    runner = _runner(tmp_path, compile=dict(options=dict(freezing=True)))
+    with pytest.raises(ValueError, match='bakes the weights'):
+        runner.train()

@@ -256,12 +256,12 @@ def test_suite_best_shares_the_channels_last_training_row(tool, monkeypatch, cap
     import mmfer.utils.performance as perf
     compiled = []
     monkeypatch.setattr(perf, 'compile_model',
-                        lambda fn, mode=None, **kw: compiled.append(fn.__name__) or fn)
+                        lambda fn, mode=None, **kw: compiled.append((fn.__name__, kw)) or fn)
     out = tool.main(['--suite', '--methods', TINY, '--shape', '32', '--settings', 'official',
                      'channels_last', 'best', '--batch-size', '2', '--train-batch-size', '2',
                      '--rounds', '1', '--iters', '1', '--warmup', '0', '--no-memory'])
     official, cl, best = out['rows']
-    assert compiled == ['test_step']
+    assert compiled == [('test_step', dict(freeze=True))]  # inference: inductor freezing
     assert best['train_same_as'] == 'channels_last' and 'train_same_as' not in cl
     assert best['train_samples_s'] == cl['train_samples_s']
     assert best['train_options'] == cl['train_options']
