@@ -52,9 +52,10 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmfer.registry import RUNNERS
 from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_state_dict,
                                     extract_state_dict)
-from mmfer.utils.performance import (TimedFirstCall, amp_optim_wrapper_cfg, autocast_context,
-                                     check_amp, check_not_frozen_for_training,
-                                     cpu_has_native_bf16, float_outputs, to_channels_last)
+from mmfer.utils.performance import (FrozenCompiled, TimedFirstCall, amp_optim_wrapper_cfg,
+                                     autocast_context, check_amp,
+                                     check_not_frozen_for_training, cpu_has_native_bf16,
+                                     float_outputs, is_frozen_compile, to_channels_last)
 
 __all__ = ['FERRunner', 'parse_partial']
 
@@ -147,6 +148,8 @@ class FERRunner(Runner):
         compile_cfg = self.cfg.get('compile', None)
         if compile_cfg is True or isinstance(compile_cfg, dict):  # mmengine compiled it
             after, logger = getattr(self.model, target), self.logger
+            if is_frozen_compile(compile_cfg):  # dynamo reads the global flag (performance.py)
+                after = FrozenCompiled(after)
 
             def report(seconds, target=target):
                 logger.info(f'compile: the first {target} call took {seconds:.1f} s '

@@ -200,12 +200,22 @@ def test_compile_freeze_is_for_inference_only():
 
 
 def test_compile_model_freeze_passes_the_inductor_option(monkeypatch):
+    """The option reaches torch.compile, and the compiled function runs with inductor's global
+    ``freezing`` flag on (dynamo reads that one when it traces; without it nothing freezes)."""
+    import torch._inductor.config as inductor_config
+
     from mmfer.utils import performance as perf
     seen = []
-    monkeypatch.setattr(perf.torch, 'compile', lambda fn, **kw: seen.append(kw) or fn)
-    perf.compile_model(abs, mode='freeze')
+
+    def fake_compile(fn, **kw):
+        seen.append(kw)
+        return lambda *a: (fn(*a), inductor_config.freezing)
+    monkeypatch.setattr(perf.torch, 'compile', fake_compile)
+    frozen = perf.compile_model(abs, mode='freeze')
+    assert frozen(-2) == (2, True) and inductor_config.freezing is False
     perf.compile_model(abs, freeze=True, options=dict(max_autotune=True))
-    perf.compile_model(abs, mode='max-autotune')
+    plain = perf.compile_model(abs, mode='max-autotune')
+    assert plain(-3) == (3, False)
     assert seen == [dict(mode=None, options=dict(freezing=True)),
                     dict(mode=None, options=dict(max_autotune=True, freezing=True)),
                     dict(mode='max-autotune')]
@@ -216,3 +226,13 @@ def test_runner_refuses_to_train_with_a_frozen_compile(tmp_path):
     runner = _runner(tmp_path, compile=dict(options=dict(freezing=True)))
     with pytest.raises(ValueError, match='bakes the weights'):
         runner.train()
+
+
+def test_runner_test_step_compiled_frozen_runs_under_the_global_flag(tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: (
+        lambda *a, **k: (inductor_config.freezing, kw)))
+    runner = _runner(tmp_path, compile=dict(options=dict(freezing=True)))
+    runner._prepare_eval_step('test_step')
+    assert runner.model.test_step(None) == (True, dict(options=dict(freezing=True)))
+    assert inductor_config.freezing is False
