@@ -142,7 +142,8 @@ def compile_model(model: Callable, mode: Optional[str] = None, freeze: bool = Fa
     ``test_step``). Compilation happens at the first call (the cold start: ~30 s for a
     ResNet-18 on a CPU, docs/performance.md) and again for every new input shape.
 
-    ``freeze=True`` (or ``mode='freeze'``) adds inductor's ``freezing`` option: under
+    ``freeze=True`` (or ``mode='freeze'``, or ``options=dict(freezing=True)`` as
+    :func:`compile_cfg_of` writes it) compiles with inductor's ``freezing`` option: under
     ``no_grad`` the weights become constants of the compiled graph (batch norms folded into the
     convolutions, oneDNN weights pre-packed on the CPU), for inference only — a frozen graph
     does not see later changes of the weights (:func:`is_frozen_compile`)."""
@@ -150,7 +151,7 @@ def compile_model(model: Callable, mode: Optional[str] = None, freeze: bool = Fa
         raise RuntimeError('compile needs PyTorch >= 2.0')
     if mode == FREEZE_MODE:
         mode, freeze = None, True
-    if freeze:
+    if freeze or is_frozen_compile(kwargs):  # every spelling gets the global flag
         kwargs['options'] = dict(kwargs.get('options') or {}, freezing=True)
         return FrozenCompiled(torch.compile(model, mode=mode, **kwargs))
     return torch.compile(model, mode=mode, **kwargs)

@@ -216,9 +216,12 @@ def test_compile_model_freeze_passes_the_inductor_option(monkeypatch):
     perf.compile_model(abs, freeze=True, options=dict(max_autotune=True))
     plain = perf.compile_model(abs, mode='max-autotune')
     assert plain(-3) == (3, False)
+    # the config spelling (FERInferencer(compile='freeze') passes compile_cfg_of's dict)
+    from_cfg = perf.compile_model(abs, **perf.compile_cfg_of('freeze'))
+    assert from_cfg(-4) == (4, True)
     assert seen == [dict(mode=None, options=dict(freezing=True)),
                     dict(mode=None, options=dict(max_autotune=True, freezing=True)),
-                    dict(mode='max-autotune')]
+                    dict(mode='max-autotune'), dict(mode=None, options=dict(freezing=True))]
 
 
 def test_runner_refuses_to_train_with_a_frozen_compile(tmp_path):
