@@ -3,7 +3,11 @@
 ``tests/data/regression/dan_qcs_reference.pt`` (written by ``make_reference.py`` beside it, from
 commit f1030df) holds tiny models' weights, a fixed batch, the training loss dict, per-parameter
 gradient norms and eval logits. Today's models load those weights (through ``RENAMES`` where a
-refactor renamed a parameter) and must reproduce every number to 1e-6.
+refactor renamed a parameter) and must reproduce every number to 1e-6 (plus 1e-6 relative for
+the losses and logits, 1e-5 for the gradients: the reference was recorded on an AVX2 CPU, and
+oneDNN's AVX-512 kernels round differently — DAN's eval logits, |logit| up to 2.14, came out
+1.07e-6 apart on an Intel Xeon with AVX-512, a few float32 ulps; oneDNN switched off there gave
+1.55e-6. QCS / DCS stayed within 6e-8).
 """
 import copy
 import importlib.util
@@ -70,9 +74,10 @@ def test_numbers_unchanged(reference, name):
                                         ref['test_inputs'])
     assert sorted(losses) == sorted(ref['losses'])
     for k, v in ref['losses'].items():
-        assert torch.allclose(losses[k], v, atol=1e-6, rtol=0), (k, float(losses[k]), float(v))
+        assert torch.allclose(losses[k], v, atol=1e-6, rtol=1e-6), (k, float(losses[k]), float(v))
     ref_grads = {rename(k): v for k, v in ref['grads'].items()}
     assert sorted(grads) == sorted(ref_grads)
     for k, v in ref_grads.items():
         assert torch.allclose(grads[k], v, atol=1e-6, rtol=1e-5), k
-    assert torch.allclose(logits, ref['logits'], atol=1e-6, rtol=0)
+    assert torch.allclose(logits, ref['logits'], atol=1e-6, rtol=1e-6), \
+        float((logits - ref['logits']).abs().max())
