@@ -55,7 +55,8 @@ from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_stat
 from mmfer.utils.performance import (FrozenCompiled, TimedFirstCall, amp_optim_wrapper_cfg,
                                      autocast_context, check_amp,
                                      check_not_frozen_for_training, cpu_has_native_bf16,
-                                     float_outputs, is_frozen_compile, to_channels_last)
+                                     float_outputs, fused_optimizer_cfg, is_frozen_compile,
+                                     to_channels_last)
 
 __all__ = ['FERRunner', 'parse_partial']
 
@@ -108,11 +109,15 @@ class FERRunner(Runner):
         default constructor: parameters with ``requires_grad=False`` (frozen auxiliary networks,
         frozen backbone stages) are left out of the optimizer. A config's own ``constructor``
         wins. With ``amp`` set, the wrapper becomes the mixed-precision one
-        (:func:`mmfer.utils.performance.amp_optim_wrapper_cfg`)."""
+        (:func:`mmfer.utils.performance.amp_optim_wrapper_cfg`); with ``fused_optimizer=True``
+        the optimizer is built with ``fused=True``
+        (:func:`mmfer.utils.performance.fused_optimizer_cfg`)."""
         if (isinstance(optim_wrapper, dict) and 'constructor' not in optim_wrapper
                 and isinstance(optim_wrapper.get('optimizer'), dict)):
             optim_wrapper = type(optim_wrapper)(optim_wrapper,
                                                 constructor='FEROptimWrapperConstructor')
+        if isinstance(optim_wrapper, dict) and self.cfg.get('fused_optimizer', False):
+            optim_wrapper = fused_optimizer_cfg(optim_wrapper)
         if isinstance(optim_wrapper, dict) and self._amp() is not None:
             optim_wrapper = amp_optim_wrapper_cfg(optim_wrapper, self._amp())
         return super().build_optim_wrapper(optim_wrapper)

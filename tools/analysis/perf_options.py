@@ -5,6 +5,8 @@
     # logits difference and interleaved speed of channels_last / compile / bf16 vs fp32 eager:
     python tools/analysis/perf_options.py --speed CONFIG [--shape 224] [--batch-size 32]
         [--options channels_last compile bf16] [--rounds 5] [--iters 3] [--train]
+    # the optimizer step alone, torch's loop against fused=True (config key fused_optimizer):
+    python tools/analysis/perf_options.py --optimizer-step CONFIG [--rounds 5] [--iters 3]
 
 ``--exactness``: per config, the model (random constructor weights, seed 0) runs one batch in
 eval mode (``test_step`` logits) and one training forward/backward (``train_step`` loss terms
@@ -20,6 +22,12 @@ for ``--rounds`` rounds of ``--iters`` calls each, so that a shared machine's lo
 variant alike; the figure is the median over rounds of (eager time / option time). The logits
 difference is the max abs difference to fp32 eager on the same batch.  ``compile`` is timed
 after its cold start (the first call; printed).
+
+``--optimizer-step``: the config's optimizer over the model's trainable parameters, with
+random gradients, built as configured and with ``fused=True``
+(:func:`mmfer.utils.performance.fused_optimizer_cfg`); ``optimizer.step()`` timed interleaved
+the same way, and the max abs difference of the parameters after the timed steps (the two
+start from the same weights and states and see the same gradients).
 """
 import argparse
 import glob
@@ -47,6 +55,8 @@ def parse_args(argv=None):
     mode.add_argument('--exactness', nargs='+', metavar='CONFIG',
                       help='configs (globs allowed) to check channels_last on')
     mode.add_argument('--speed', metavar='CONFIG', help='config to time the options on')
+    mode.add_argument('--optimizer-step', metavar='CONFIG',
+                      help='time the config\'s optimizer step, loop vs fused=True')
     p.add_argument('--shape', type=int, nargs='+', help='H [W]; default the test pipeline size')
     p.add_argument('--batch-size', type=int, default=None,
                    help='default 2 (--exactness) / 32 (--speed)')
@@ -238,6 +248,51 @@ def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, 
     return res
 
 
+def optimizer_step(config: str, rounds: int, iters: int) -> dict:
+    import copy
+
+    import torch
+    from mmengine.optim import build_optim_wrapper
+
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import load_config
+    from mmfer.utils.performance import fused_optimizer_cfg
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    base = build_model(cfg, 'cpu')
+    params = [p for p in base.parameters() if p.requires_grad]
+    g = torch.Generator().manual_seed(1)
+    grads = [torch.randn(p.shape, generator=g) * 1e-3 for p in params]
+    variants = {}
+    for name, ow_cfg in (('loop', copy.deepcopy(cfg.optim_wrapper)),
+                         ('fused', fused_optimizer_cfg(copy.deepcopy(cfg.optim_wrapper)))):
+        m = copy.deepcopy(base)
+        ow = build_optim_wrapper(m, ow_cfg)
+        mp = [p for p in m.parameters() if p.requires_grad]
+        for p, gr in zip(mp, grads):
+            p.grad = gr.clone()
+        ow.optimizer.step()  # warm-up, creates the momentum / moment buffers
+        variants[name] = (ow.optimizer, mp)
+    times = {n: [] for n in variants}
+    ratios = []
+    for _ in range(rounds):
+        for name, (opt, _) in variants.items():
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                opt.step()
+            times[name].append((time.perf_counter() - t0) / iters)
+        ratios.append(times['loop'][-1] / times['fused'][-1])
+    diff = max(float((a - b).abs().max())
+               for a, b in zip(variants['loop'][1], variants['fused'][1]))
+    res = dict(config=config, optimizer=cfg.optim_wrapper.optimizer.get('type'),
+               tensors=len(params), numel=sum(p.numel() for p in params),
+               threads=torch.get_num_threads(), rounds=rounds, iters=iters,
+               median_ms={n: statistics.median(t) * 1e3 for n, t in times.items()},
+               speedup_median=statistics.median(ratios), max_abs_param_diff=diff)
+    print(json.dumps(res, indent=1), flush=True)
+    return res
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -248,6 +303,8 @@ def main(argv=None):
         res = exactness(configs, args.batch_size or 2, args.shape, args.spread)
         bad = [r['config'] for r in res if 'error' in r]
         print(f'{len(res)} configs, {len(bad)} failed: {bad}', file=sys.stderr)
+    elif args.optimizer_step:
+        res = optimizer_step(args.optimizer_step, args.rounds, args.iters)
     else:
         res = speed(args.speed, args.options, args.batch_size or 32, args.shape, args.rounds,
                     args.iters, args.train)
