@@ -250,23 +250,32 @@ def test_gpu_benchmark_script_syntax_and_dry_run(tmp_path):
         assert len(row) == 1 and row[0].rstrip().endswith(('| yes |', '| no |'))
 
 
-def test_suite_best_shares_the_channels_last_training_row(tool, monkeypatch, capsys):
-    """With compile an inference-only option, ``best`` trains as ``channels_last`` does: the
-    training step is measured once and both rows carry it; ``best`` inference is compiled."""
+def test_suite_shares_equal_training_rows_and_best_trains_fused(tool, monkeypatch, capsys):
+    """With compile an inference-only option, ``compile`` trains as ``official`` does: the
+    training step is measured once and both rows carry it. ``best`` inference is compiled with
+    freezing; ``best`` training is channels_last with the fused optimizer step, its own row."""
     import mmfer.utils.performance as perf
     compiled = []
     monkeypatch.setattr(perf, 'compile_model',
                         lambda fn, mode=None, **kw: compiled.append((fn.__name__, kw)) or fn)
+    fused = []
+    real = perf.fused_optimizer_cfg
+    monkeypatch.setattr(perf, 'fused_optimizer_cfg', lambda ow: fused.append(1) or real(ow))
     out = tool.main(['--suite', '--methods', TINY, '--shape', '32', '--settings', 'official',
-                     'channels_last', 'best', '--batch-size', '2', '--train-batch-size', '2',
+                     'compile', 'best', '--batch-size', '2', '--train-batch-size', '2',
                      '--rounds', '1', '--iters', '1', '--warmup', '0', '--no-memory'])
-    official, cl, best = out['rows']
-    assert compiled == [('test_step', dict(freeze=True))]  # inference: inductor freezing
-    assert best['train_same_as'] == 'channels_last' and 'train_same_as' not in cl
-    assert best['train_samples_s'] == cl['train_samples_s']
-    assert best['train_options'] == cl['train_options']
+    official, comp, best = out['rows']
+    assert compiled == [('test_step', {}), ('test_step', dict(freeze=True))]
+    assert comp['train_same_as'] == 'official' and 'train_same_as' not in official
+    assert comp['train_samples_s'] == official['train_samples_s']
+    assert comp['train_options'] == official['train_options']
+    assert 'train_same_as' not in best and len(fused) == 1  # best's optimizer only
+    assert best['train_options']['fused'] and best['train_options']['channels_last']
+    assert not best['train_options']['compile'] and not best['train_options']['freeze']
+    assert len(best['train_round_ratios']) == 1 and len(best['infer_times_s']) == 1
     assert best['infer_peak_mib'] is None and best['exact']
-    assert '| tiny_r18 | best (train: = channels_last) | 32x32 |' in out['markdown']
+    assert '| tiny_r18 | compile (train: = official) | 32x32 |' in out['markdown']
+    assert '| tiny_r18 | best (train: no compile) | 32x32 |' in out['markdown']
 
 
 @pytest.mark.skipif(not osp.exists('/proc/self/clear_refs'), reason='Linux /proc needed')

@@ -71,7 +71,8 @@ different resolutions are compared as they are used; the size is a column of the
 **The suite** (``--suite``) measures every method of :data:`SUITE_METHODS` (or ``--methods``:
 names or config paths, each optionally ``:SIZE`` / ``:HxW``) in each of ``--settings``
 (:data:`SETTINGS`; default ``official best``): ``official`` is the original code's way (fp32,
-NCHW, eager); ``best`` is mmfer's best exact setting (channels_last; + compile for inference).
+NCHW, eager); ``best`` is mmfer's best exact setting (channels_last; + compile with freezing for inference;
++ the fused optimizer step, and compile with ``--compile-train``, for training).
 Per method, the settings are timed interleaved — ``--rounds`` rounds, each running every setting
 for ``--iters`` calls — and each setting's ratio to the first one is the median over the rounds
 of the per-round ratio of median call times, so slow drifts of a shared machine cancel. The
@@ -116,17 +117,20 @@ class Setting(NamedTuple):
     compile: bool = False  # test_step; train_step too only with --compile-train
     amp: Optional[str] = None
     freeze: bool = False  # inference compile with inductor freezing (never for training)
+    fused: bool = False  # training: the optimizer built with fused=True (fused_optimizer)
 
 
 #: the suite's settings. ``official``: what the original repositories do (fp32, NCHW, eager);
 #: ``best``: mmfer's fastest setting that keeps the numbers (channels_last, + compile with
 #: inductor freezing for inference: within the exact tolerance, but a cold start of tens of
-#: seconds and slower at batch 1; training: channels_last, compile with --compile-train)
+#: seconds and slower at batch 1; training: channels_last and the fused optimizer step — the
+#: loop's update within ~1 float32 ulp — and compile with --compile-train)
 SETTINGS = {
     'official': Setting('official'),
     'channels_last': Setting('channels_last', channels_last=True),
     'compile': Setting('compile', compile=True),
-    'best': Setting('best', channels_last=True, compile=True, freeze=True),
+    'best': Setting('best', channels_last=True, compile=True, freeze=True, fused=True),
+    'fused': Setting('fused', fused=True),
     'bf16': Setting('bf16', amp='bf16'),
     'bf16_channels_last': Setting('bf16_channels_last', channels_last=True, amp='bf16'),
     'fp16': Setting('fp16', amp='fp16'),
@@ -172,7 +176,7 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='write results to .json and/or .md file(s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override entries of every config')
-    add_performance_args(parser)
+    add_performance_args(parser, train=True)
     suite = parser.add_argument_group('suite')
     suite.add_argument('--suite', action='store_true',
                        help='every method (--methods) in every --settings, interleaved')
@@ -198,9 +202,11 @@ def parse_args(argv: Optional[List[str]] = None):
         parser.error('give CONFIG(s) or --suite')
     if args.suite and args.configs:
         parser.error('--suite takes its configs from --methods, not as positional arguments')
-    if args.suite and any(o is not None for o in (args.channels_last, args.compile, args.amp)):
-        parser.error('--suite sets channels_last / compile / amp per --settings; do not give '
-                     '--channels-last / --compile / --amp with it')
+    if args.suite and any(o is not None for o in (args.channels_last, args.compile, args.amp,
+                                                  args.fused_optimizer)):
+        parser.error('--suite sets channels_last / compile / amp / the fused optimizer per '
+                     '--settings; do not give --channels-last / --compile / --amp / '
+                     '--fused-optim with it')
     quick = args.suite and args.quick
     defaults = dict(batch_size=32 if args.suite else 1, warmup=1 if args.suite else 5,
                     iters=(2 if quick else 3) if args.suite else 20,
@@ -393,9 +399,12 @@ def setting_from_args(args, cfg) -> Setting:
     amp = args.amp if args.amp is not None else cfg.get('amp', None)
     if amp is True:  # a bare --amp
         amp = 'fp16' if args.device == 'cuda' else 'bf16'
+    fused = (args.fused_optimizer if args.fused_optimizer is not None else
+             cfg.get('fused_optimizer', False))
     name = '+'.join([n for n, on in (('channels_last', cl), ('compile', comp)) if on] +
-                    ([parse_amp(amp)] if parse_amp(amp) else [])) or 'fp32 NCHW eager'
-    return Setting(name, bool(cl), bool(comp), parse_amp(amp))
+                    ([parse_amp(amp)] if parse_amp(amp) else []) +
+                    (['fused_optim'] if fused else [])) or 'fp32 NCHW eager'
+    return Setting(name, bool(cl), bool(comp), parse_amp(amp), fused=bool(fused))
 
 
 def compile_kwargs(args) -> dict:
@@ -442,15 +451,19 @@ def setting_batch(data: dict, setting: Setting) -> dict:
 
 def setting_optim_wrapper(model, cfg, setting: Setting):
     """The config's optim wrapper for ``model``; under ``amp`` its AMP form
-    (:func:`~mmfer.utils.performance.amp_optim_wrapper_cfg`, as ``tools/train.py --amp``)."""
+    (:func:`~mmfer.utils.performance.amp_optim_wrapper_cfg`, as ``tools/train.py --amp``),
+    with ``fused`` its optimizer built with ``fused=True``
+    (:func:`~mmfer.utils.performance.fused_optimizer_cfg`, as ``--fused-optim``)."""
     from mmengine.optim import build_optim_wrapper
 
-    from mmfer.utils.performance import amp_optim_wrapper_cfg
+    from mmfer.utils.performance import amp_optim_wrapper_cfg, fused_optimizer_cfg
     if 'optim_wrapper' not in cfg:
         raise KeyError(f'{cfg.filename}: training needs an `optim_wrapper` entry in the config')
     ow = copy.deepcopy(cfg.optim_wrapper)
     if setting.amp:
         ow = amp_optim_wrapper_cfg(ow, setting.amp)
+    if setting.fused:
+        ow = fused_optimizer_cfg(ow)
     return build_optim_wrapper(model, ow)
 
 
@@ -804,8 +817,9 @@ def to_markdown(results: List[dict], env: dict) -> str:
 # the suite
 def _interleaved(fns: Dict[str, callable], rounds: int, iters: int, device: str) -> dict:
     """Run every ``fns[name]`` for ``iters`` calls per round, ``rounds`` rounds, in turn.
-    Returns ``{name: dict(times=[...], ratio=...)}``, ``ratio`` = median over rounds of
-    (median call time of the first name / median call time of this one) in the round."""
+    Returns ``{name: dict(times=[...], ratio=..., round_ratios=[...])}``, ``round_ratios`` =
+    per round, median call time of the first name / median call time of this one, ``ratio``
+    = their median (the JSON of ``--out`` keeps both, for the spread)."""
     names = list(fns)
     per_round = {n: [] for n in names}
     times = {n: [] for n in names}
@@ -815,8 +829,11 @@ def _interleaved(fns: Dict[str, callable], rounds: int, iters: int, device: str)
             times[n] += t
             per_round[n].append(statistics.median(t))
     ref = per_round[names[0]]
-    return {n: dict(times=times[n], ratio=statistics.median(
-        [a / b for a, b in zip(ref, per_round[n])])) for n in names}
+    out = {}
+    for n in names:
+        ratios = [a / b for a, b in zip(ref, per_round[n])]
+        out[n] = dict(times=times[n], ratio=statistics.median(ratios), round_ratios=ratios)
+    return out
 
 
 def suite_method(spec: dict, settings: List[Setting], args) -> List[dict]:
@@ -858,7 +875,8 @@ def suite_method(spec: dict, settings: List[Setting], args) -> List[dict]:
     for row, s in zip(rows, settings):
         t = measured[s.name]
         row.update(infer_batch=bs, infer_img_s=bs / statistics.median(t['times']),
-                   infer_ratio=t['ratio'],
+                   infer_ratio=t['ratio'], infer_times_s=t['times'],
+                   infer_round_ratios=t['round_ratios'],
                    infer_peak_mib=measure_memory(cfg, s, 'inference', bs, shape, args,
                                                  fns[s.name]))
     del fns
@@ -898,7 +916,8 @@ def suite_method(spec: dict, settings: List[Setting], args) -> List[dict]:
             ts = train_setting(s, args.compile_train)
             row.update(train_batch=tbs, num_views=views,
                        train_samples_s=tbs / statistics.median(t['times']),
-                       train_ratio=t['ratio'],
+                       train_ratio=t['ratio'], train_times_s=t['times'],
+                       train_round_ratios=t['round_ratios'],
                        train_peak_mib=measure_memory(cfg, ts, 'train', tbs, shape, args,
                                                      fns[s.name]))
         del fns
