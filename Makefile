@@ -23,8 +23,11 @@ $(STAMP): setup.py requirements/constraints.txt requirements/runtime.txt require
 demo: $(STAMP)
 	PYTHON=$(PY) bash tools/demo.sh
 
+# one pytest-xdist worker per core (TEST_WORKERS=0 runs in one process); a test file runs in
+# one worker (--dist loadfile), so its module fixtures are built once
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 clean-demo:
 	rm -rf data/synthfer_rafdb work_dirs/demo

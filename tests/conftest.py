@@ -18,6 +18,13 @@ if TESTS not in sys.path:
 import mmfer  # noqa: E402,F401
 gc.freeze()
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest-xdist worker per core: one intra-op thread each, so that the
+    # workers do not oversubscribe the cores (OpenMP spin-waiting makes small ops 10-20x
+    # slower then). Subprocesses a test starts keep their own defaults.
+    import torch  # noqa: E402
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True, scope='session')
 def _mmfer_scope():
