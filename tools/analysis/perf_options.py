@@ -282,7 +282,7 @@ def optimizer_step(config: str, rounds: int, iters: int) -> dict:
                 opt.step()
             times[name].append((time.perf_counter() - t0) / iters)
         ratios.append(times['loop'][-1] / times['fused'][-1])
-    diff = max(float((a - b).abs().max())
+    diff = max(float((a.detach() - b.detach()).abs().max())
                for a, b in zip(variants['loop'][1], variants['fused'][1]))
     res = dict(config=config, optimizer=cfg.optim_wrapper.optimizer.get('type'),
                tensors=len(params), numel=sum(p.numel() for p in params),
