@@ -202,3 +202,32 @@ def test_ddp_wrapper_runs_sam(tmp_path, wrapper_type):
                                                     dtype=torch.float64), atol=1e-6)
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('opt', ['SGD', 'Adam'])
+def test_fused_base_optimizer_gives_the_same_sam_step(opt):
+    """fused_optimizer=True (mmfer.utils.performance) only swaps the base optimizer's step
+    kernel: SAM's perturbation, restore and second-pass update are the loop's to 1e-12."""
+    from mmengine.optim import build_optim_wrapper
+
+    from mmfer.utils.performance import fused_optimizer_cfg
+    results = []
+    for fused in (False, True):
+        model = Quadratic()
+        cfg = dict(type='SAMOptimWrapper', rho=0.05,
+                   optimizer=dict(type=opt, lr=0.1 if opt == 'SGD' else 0.01))
+        wrapper = build_optim_wrapper(model, fused_optimizer_cfg(cfg) if fused else cfg)
+        assert bool(wrapper.optimizer.defaults.get('fused')) is fused
+        for _ in range(2):
+            model.train_step(batch(), wrapper)
+        assert model.calls == 4
+        results.append(model.w.detach().clone())
+    assert not torch.equal(results[0], torch.tensor([1., 1.], dtype=torch.float64))
+    assert torch.allclose(results[0], results[1], atol=1e-12, rtol=0), results
+    if opt == 'SGD':  # one step of the fused run is the spec's toy
+        model = Quadratic()
+        wrapper = build_optim_wrapper(model, fused_optimizer_cfg(dict(
+            type='SAMOptimWrapper', rho=0.05, optimizer=dict(type='SGD', lr=0.1))))
+        model.train_step(batch(), wrapper)
+        assert torch.allclose(model.w, torch.tensor([0.898787322, 0.580597150],
+                                                    dtype=torch.float64), atol=1e-6)
