@@ -23,13 +23,17 @@ Config keys (top level, ``configs/_base_/default_runtime.py`` sets the defaults)
   ``fused=True``, PyTorch's one-kernel step over all parameters instead of a Python loop with
   several element-wise ops per tensor (:data:`FUSED_OPTIMIZERS`: SGD, Adam, AdamW, Adagrad, on
   CPU and CUDA). The same update, rounded differently on a few elements: SGD and Adam within
-  two float32 ulps of the loop after three steps (tests/test_engine/test_performance.py). On CPU it saves ~20 ms of a ~2 s DAN
-  step at 224 (ResNet-18's 62 tensors: 37 -> 15 ms, docs/performance.md); on a GPU it replaces
-  hundreds of kernel launches per step. Off by default so that an official recipe's optimizer
-  is the official one (QCS trains with Adam); a config or ``--fused-optim`` turns it on.
+  two float32 ulps of the loop after three steps (tests/test_engine/test_performance.py). On
+  CPU the step itself is 2.2x (DAN, SGD: 42 -> 19 ms) and 3.1x (QCS, Adam: 271 -> 91 ms)
+  faster (``tools/analysis/perf_options.py --optimizer-step``, docs/performance.md), under
+  1 % of a DAN step at 224; on a GPU it replaces hundreds of kernel launches per step. Off by
+  default so that an official recipe's optimizer is the official one (QCS trains with Adam);
+  a config or ``--fused-optim`` turns it on.
 
-Why these defaults: ``channels_last`` is exact and never slower in what was measured, so it is
-on; ``compile`` costs a cold start of tens of seconds and is slower at batch 1, so it is opt-in;
+Why these defaults: ``channels_last`` is exact and faster at the batch sizes the configs train
+and test with (DAN 224 px 1.15-1.31x, the demo model at 64 px 1.07-1.24x; slower only for
+64-px ResNet-18s at batch 4-16, docs/benchmarks.md), so it is on; ``compile`` costs a cold
+start of tens of seconds and is slower at batch 1, so it is opt-in;
 mixed precision changes the numbers (bf16 logits differ by ~1e-2), so it is opt-in.
 """
 import time
