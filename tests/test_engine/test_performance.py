@@ -308,5 +308,12 @@ def test_runner_builds_the_fused_optimizer(tmp_path):
     runner = _runner(tmp_path, fused_optimizer=True)
     ow = runner.build_optim_wrapper(runner.cfg.optim_wrapper)
     assert ow.optimizer.defaults['fused'] is True
+    # one training step through it moves the (channels_last) weights
+    model = runner.model
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    model.train()
+    log = model.train_step(_batch(4, 32, model.head.num_classes), ow)
+    assert torch.isfinite(log['loss'])
+    assert max(float((v - before[k]).abs().max()) for k, v in model.named_parameters()) > 0
     off = _runner(tmp_path / 'off')
     assert not off.build_optim_wrapper(off.cfg.optim_wrapper).optimizer.defaults.get('fused')

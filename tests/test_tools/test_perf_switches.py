@@ -39,6 +39,17 @@ def test_train_switches_reach_the_config():
         assert train.merge_args(Config.fromfile(CFG), args).amp == 'bf16'
     with pytest.raises(SystemExit):
         train.parse_args([CFG, '--amp', 'int8'])
+    # --fused-optim / --no-fused-optim (config key fused_optimizer, default False)
+    assert train.merge_args(Config.fromfile(CFG), train.parse_args([CFG])).fused_optimizer is False
+    cfg = train.merge_args(Config.fromfile(CFG), train.parse_args([CFG, '--fused-optim']))
+    assert cfg.fused_optimizer is True
+    on = Config.fromfile(CFG)
+    on.fused_optimizer = True
+    assert train.merge_args(on, train.parse_args([CFG, '--no-fused-optim'])).fused_optimizer \
+        is False
+    # tools/test.py has no such switch (no optimizer there)
+    with pytest.raises(SystemExit):
+        _tool('tools/test.py').parse_args([CFG, 'x.pth', '--fused-optim'])
 
 
 def test_test_tool_amp_bf16_runs_under_autocast_on_cpu(tmp_path):
