@@ -403,10 +403,9 @@ def performance_options(args) -> dict:
     """The keyword arguments of :func:`mmfer.utils.performance.apply_performance_cfg` from the
     parsed switches."""
     compile_ = compile_cfg_of(args.compile)
-    opts = dict(channels_last=args.channels_last, compile=compile_, amp=args.amp)
-    if hasattr(args, 'fused_optimizer'):
-        opts['fused_optimizer'] = args.fused_optimizer
-    return opts
+    # --fused-optim exists on the training tools only; None keeps the config's value
+    return dict(channels_last=args.channels_last, compile=compile_, amp=args.amp,
+                fused_optimizer=getattr(args, 'fused_optimizer', None))
 
 
 

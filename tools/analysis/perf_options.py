@@ -176,6 +176,24 @@ def exactness(configs: List[str], batch_size: int, shape=None, spread: bool = Fa
     return rows
 
 
+def _interleaved(fns: dict, rounds: int, iters: int):
+    """``rounds`` rounds, each calling every ``fns[name]`` ``iters`` times in turn. Returns
+    ``(times, ratios)``: per name the mean call time of each round (s), and per name but the
+    first the per-round ratio (first name's time / this name's time)."""
+    names = list(fns)
+    times = {n: [] for n in names}
+    ratios = {n: [] for n in names[1:]}
+    for _ in range(rounds):
+        for name in names:
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                fns[name]()
+            times[name].append((time.perf_counter() - t0) / iters)
+        for n in ratios:
+            ratios[n].append(times[names[0]][-1] / times[n][-1])
+    return times, ratios
+
+
 def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, iters: int,
           train: bool) -> dict:
     import copy
@@ -229,16 +247,7 @@ def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, 
             diffs[name] = float((out - ref).abs().max())
             diffs[name + '_top1_changed'] = float(
                 (out.argmax(1) != ref.argmax(1)).float().mean())
-    ratios = {n: [] for n in variants if n != 'eager'}
-    times = {n: [] for n in variants}
-    for _ in range(rounds):
-        for name, run in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                run()
-            times[name].append((time.perf_counter() - t0) / iters)
-        for n in ratios:
-            ratios[n].append(times['eager'][-1] / times[n][-1])
+    times, ratios = _interleaved(fns, rounds, iters)
     res = dict(config=config, shape=hw, batch_size=batch_size, train=train,
                threads=torch.get_num_threads(), rounds=rounds, iters=iters,
                median_s={n: statistics.median(t) for n, t in times.items()},
@@ -273,22 +282,15 @@ def optimizer_step(config: str, rounds: int, iters: int) -> dict:
             p.grad = gr.clone()
         ow.optimizer.step()  # warm-up, creates the momentum / moment buffers
         variants[name] = (ow.optimizer, mp)
-    times = {n: [] for n in variants}
-    ratios = []
-    for _ in range(rounds):
-        for name, (opt, _) in variants.items():
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                opt.step()
-            times[name].append((time.perf_counter() - t0) / iters)
-        ratios.append(times['loop'][-1] / times['fused'][-1])
+    times, ratios = _interleaved({n: opt.step for n, (opt, _) in variants.items()}, rounds,
+                                 iters)
     diff = max(float((a.detach() - b.detach()).abs().max())
                for a, b in zip(variants['loop'][1], variants['fused'][1]))
     res = dict(config=config, optimizer=cfg.optim_wrapper.optimizer.get('type'),
                tensors=len(params), numel=sum(p.numel() for p in params),
                threads=torch.get_num_threads(), rounds=rounds, iters=iters,
                median_ms={n: statistics.median(t) * 1e3 for n, t in times.items()},
-               speedup_median=statistics.median(ratios), max_abs_param_diff=diff)
+               speedup_median=statistics.median(ratios['fused']), max_abs_param_diff=diff)
     print(json.dumps(res, indent=1), flush=True)
     return res
 
