@@ -55,8 +55,8 @@ from mmfer.utils.checkpoint import (LOSS_STATE_KEYS, CheckpointError, check_stat
 from mmfer.utils.performance import (FrozenCompiled, TimedFirstCall, amp_optim_wrapper_cfg,
                                      autocast_context, check_amp,
                                      check_not_frozen_for_training, cpu_has_native_bf16,
-                                     float_outputs, fused_optimizer_cfg, is_frozen_compile,
-                                     to_channels_last)
+                                     float_outputs, fused_optimizer_cfg, fused_optimizer_of,
+                                     is_frozen_compile, to_channels_last)
 
 __all__ = ['FERRunner', 'parse_partial']
 
@@ -116,7 +116,7 @@ class FERRunner(Runner):
                 and isinstance(optim_wrapper.get('optimizer'), dict)):
             optim_wrapper = type(optim_wrapper)(optim_wrapper,
                                                 constructor='FEROptimWrapperConstructor')
-        if isinstance(optim_wrapper, dict) and self.cfg.get('fused_optimizer', False):
+        if isinstance(optim_wrapper, dict) and fused_optimizer_of(self.cfg):
             optim_wrapper = fused_optimizer_cfg(optim_wrapper)
         if isinstance(optim_wrapper, dict) and self._amp() is not None:
             optim_wrapper = amp_optim_wrapper_cfg(optim_wrapper, self._amp())

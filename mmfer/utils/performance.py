@@ -49,7 +49,7 @@ __all__ = ['AMP_DTYPES', 'parse_amp', 'check_amp', 'autocast_context', 'to_chann
            'is_frozen_compile', 'check_not_frozen_for_training', 'FrozenCompiled', 'apply_performance_cfg',
            'amp_optim_wrapper_type', 'add_performance_args', 'performance_options',
            'inferencer_options', 'amp_optim_wrapper_cfg', 'cpu_has_native_bf16', 'float_outputs',
-           'TimedFirstCall', 'FUSED_OPTIMIZERS', 'fused_optimizer_cfg']
+           'TimedFirstCall', 'FUSED_OPTIMIZERS', 'fused_optimizer_cfg', 'fused_optimizer_of']
 
 #: ``amp`` values and their autocast dtypes
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -316,11 +316,21 @@ def apply_performance_cfg(cfg, channels_last: Optional[bool] = None, compile=Non
         cfg.optim_wrapper = amp_optim_wrapper_cfg(cfg.optim_wrapper, cfg.amp)
     if fused_optimizer is not None:
         cfg.fused_optimizer = bool(fused_optimizer)
-    if not isinstance(cfg.get('fused_optimizer', False), bool):
-        raise ValueError(f'fused_optimizer must be True or False, got {cfg.fused_optimizer!r}')
-    if cfg.get('fused_optimizer', False) and train and cfg.get('optim_wrapper', None):
+    if fused_optimizer_of(cfg) and train and cfg.get('optim_wrapper', None):
         fused_optimizer_cfg(cfg.optim_wrapper)  # a clear error now, not at the first iteration
     return cfg
+
+
+def fused_optimizer_of(cfg) -> bool:
+    """The config's ``fused_optimizer`` (False when absent).
+
+    Raises:
+        ValueError: a value other than True / False.
+    """
+    value = cfg.get('fused_optimizer', False)
+    if not isinstance(value, bool):
+        raise ValueError(f'fused_optimizer must be True or False, got {value!r}')
+    return value
 
 
 #: torch.optim classes with a fused step (``fused=True``) in torch 2.14, on CPU and CUDA

@@ -317,3 +317,7 @@ def test_runner_builds_the_fused_optimizer(tmp_path):
     assert max(float((v - before[k]).abs().max()) for k, v in model.named_parameters()) > 0
     off = _runner(tmp_path / 'off')
     assert not off.build_optim_wrapper(off.cfg.optim_wrapper).optimizer.defaults.get('fused')
+    # a runner built without tools/train.py refuses a non-bool value instead of reading it
+    bad = _runner(tmp_path / 'bad', fused_optimizer='no')
+    with pytest.raises(ValueError, match="fused_optimizer must be True or False, got 'no'"):
+        bad.build_optim_wrapper(bad.cfg.optim_wrapper)
