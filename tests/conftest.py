@@ -45,3 +45,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _fp16_cpu(monkeypatch, native: bool):
+    import mmfer.utils.performance as perf
+    monkeypatch.setattr(perf, 'cpu_has_native_fp16', lambda: native)
+
+
+@pytest.fixture
+def cpu_without_fp16(monkeypatch):
+    """This CPU treated as one without native fp16 (an AVX2 machine): amp=fp16 is refused on
+    the CPU, whatever the machine running the test has."""
+    _fp16_cpu(monkeypatch, False)
+
+
+@pytest.fixture
+def cpu_with_fp16(monkeypatch):
+    """This CPU treated as one with native fp16 (AVX512-FP16 / AMX-FP16): amp=fp16 is accepted
+    on the CPU. fp16 autocast runs on every CPU (emulated where it is not native, only slower),
+    so the tests of this path run anywhere."""
+    _fp16_cpu(monkeypatch, True)

@@ -4,8 +4,8 @@
         [--amp [{bf16,fp16}]] [--compile [MODE]] [--channels-last | --no-channels-last]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 
-``--amp bf16`` runs the test under bf16 autocast (CPU or GPU; fp16 on GPU only), the scores
-cast back to float32; ``--compile`` compiles ``test_step`` (first-call time logged);
+``--amp bf16`` runs the test under bf16 autocast (CPU or GPU; fp16 on a GPU or a CPU with
+native fp16), the scores cast back to float32; ``--compile`` compiles ``test_step`` (first-call time logged);
 channels_last is on by default (``--no-channels-last`` keeps NCHW). See docs/performance.md.
 
 Writes ``<work_dir>/metrics.json`` and ``<work_dir>/confusion_matrix.png``.  The checkpoint is

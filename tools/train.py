@@ -7,8 +7,8 @@
 Performance switches (config keys ``amp`` / ``compile`` / ``channels_last``, see
 docs/performance.md and :mod:`mmfer.utils.performance`): ``--amp bf16`` trains under bf16
 autocast on CPU or GPU (``FERAmpOptimWrapper``, SAM configs its SAM variant), ``--amp fp16``
-under fp16 with a dynamic loss scaler (GPU only); a bare ``--amp`` (the old flag) means fp16 on
-a GPU and bf16 on a CPU. ``--compile`` compiles the train / val steps (first-call time logged).
+under fp16 with a dynamic loss scaler (GPU, or a CPU with native fp16); a bare ``--amp`` (the
+old flag) means fp16 on a GPU and bf16 on a CPU. ``--compile`` compiles the train / val steps (first-call time logged).
 channels_last is on by default (``default_runtime.py``); ``--no-channels-last`` keeps NCHW.
 """
 import argparse

@@ -58,7 +58,8 @@ channels_last = True
 # compile: mmengine's key (True or a dict of torch.compile arguments); off because the first
 # iteration compiles for tens of seconds and batch-1 inference got slower
 compile = False
-# amp: None (fp32), 'bf16' or 'fp16' (GPU only); changes the logits (~1e-2 in bf16), so opt-in
+# amp: None (fp32), 'bf16' or 'fp16' (GPU, or a CPU with native fp16); changes the logits
+# (~1e-2 in bf16, ~1e-3 in fp16), so opt-in
 amp = None
 # fused_optimizer: build the optimizer with fused=True (one kernel per step instead of a loop over
 # the parameters; the same update within ~1 float32 ulp per element); off so that an

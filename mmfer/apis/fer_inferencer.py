@@ -213,9 +213,9 @@ class FERInferencer:
             torch.compile arguments). The first batch compiles (tens of seconds on a CPU) and every new
             batch size compiles again, so it pays off only for long runs at a fixed batch
             size. Default False.
-        amp: ``'bf16'`` (CPU or GPU) or ``'fp16'`` (GPU) autocast of the forward; the scores
-            are returned as float32. Default None (fp32). Not with ``onnx`` (the exported graph
-            is fp32).
+        amp: ``'bf16'`` (CPU or GPU) or ``'fp16'`` (GPU, CPU with native fp16) autocast of
+            the forward; the scores are returned as float32. Default None (fp32). Not with
+            ``onnx`` (the exported graph is fp32).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: str = 'cpu',

@@ -41,17 +41,30 @@ def test_channels_last_input_only_touches_4d_tensors():
     assert channels_last_input(batch) is batch and channels_last_input(None) is None
 
 
-def test_parse_and_check_amp():
+def test_parse_and_check_amp(cpu_without_fp16):
     assert parse_amp(None) is None and parse_amp('fp32') is None and parse_amp(False) is None
     assert parse_amp('bfloat16') == 'bf16' and parse_amp('FP16') == 'fp16'
     with pytest.raises(ValueError, match="amp must be None, 'bf16' or 'fp16'"):
         parse_amp('int8')
-    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+    with pytest.raises(ValueError, match='fp16 is refused on this CPU: it has no native fp16'):
         check_amp('cpu', 'fp16')
     assert check_amp('cpu', 'bf16') == 'bf16'
+    assert check_amp('cuda', 'fp16') == 'fp16'
 
 
-def test_autocast_context():
+def test_fp16_is_accepted_on_a_cpu_with_native_fp16(cpu_with_fp16):
+    assert check_amp('cpu', 'fp16') == 'fp16' and check_amp('cpu', 'float16') == 'fp16'
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    with autocast_context('cpu', 'fp16'):
+        assert (a @ b).dtype == torch.float16
+    cfg = apply_performance_cfg(Config.fromfile(TINY), amp='fp16', device_type='cpu')
+    assert cfg.amp == 'fp16' and cfg.optim_wrapper.type == 'FERAmpOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'fp16'
+    # a bare --amp stays bf16 on every CPU
+    assert apply_performance_cfg(Config.fromfile(TINY), amp=True, device_type='cpu').amp == 'bf16'
+
+
+def test_autocast_context(cpu_without_fp16):
     a, b = torch.randn(4, 4), torch.randn(4, 4)
     with autocast_context('cpu', None):
         assert (a @ b).dtype == torch.float32
@@ -61,7 +74,7 @@ def test_autocast_context():
         autocast_context('cpu', 'fp16')
 
 
-def test_apply_performance_cfg_switches_and_legacy_amp():
+def test_apply_performance_cfg_switches_and_legacy_amp(cpu_without_fp16):
     cfg = Config.fromfile(TINY)
     assert cfg.channels_last is True and cfg.compile is False and cfg.amp is None
     apply_performance_cfg(cfg, channels_last=False, compile=dict(mode='reduce-overhead'),
@@ -80,7 +93,7 @@ def test_apply_performance_cfg_switches_and_legacy_amp():
     assert sam.optim_wrapper.type == 'SAMFERAmpOptimWrapper' and sam.optim_wrapper.rho == 0.05
     with pytest.raises(ValueError, match='compile must be True, False or a dict'):
         apply_performance_cfg(Config.fromfile(TINY), compile='yes', device_type='cpu')
-    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+    with pytest.raises(ValueError, match='fp16 is refused on this CPU'):
         apply_performance_cfg(Config.fromfile(TINY), amp='fp16', device_type='cpu')
     # test tool: no optim wrapper change
     t = apply_performance_cfg(Config.fromfile(TINY), amp='bf16', device_type='cpu', train=False)

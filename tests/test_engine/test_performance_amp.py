@@ -1,5 +1,6 @@
-"""FERAmpOptimWrapper / SAMFERAmpOptimWrapper: mixed-precision training steps on CPU (bf16)
-and, when a GPU is present, the fp16 GradScaler path."""
+"""FERAmpOptimWrapper / SAMFERAmpOptimWrapper: mixed-precision training steps on CPU (bf16;
+fp16 with a real dynamic ``GradScaler('cpu')`` as on a CPU with native fp16) and, when a GPU
+is present, the fp16 GradScaler path on CUDA."""
 import copy
 import os.path as osp
 
@@ -64,9 +65,9 @@ def test_bf16_runs_the_forward_in_bf16():
     assert seen == [torch.bfloat16]
 
 
-def test_fp16_and_unknown_dtypes_are_refused_on_cpu():
+def test_fp16_and_unknown_dtypes_are_refused_on_cpu(cpu_without_fp16):
     model = _model()
-    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+    with pytest.raises(ValueError, match='fp16 is refused on this CPU'):
         build_optim_wrapper(model, dict(type='FERAmpOptimWrapper', dtype='fp16', optimizer=SGD))
     with pytest.raises(ValueError, match="amp must be None, 'bf16' or 'fp16'"):
         build_optim_wrapper(model, dict(type='FERAmpOptimWrapper', dtype='int8', optimizer=SGD))
@@ -89,20 +90,56 @@ def test_sam_bf16_step_on_cpu_runs_both_passes():
     assert abs(loss - loss_fp32) < 0.02 * abs(loss_fp32)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason='the fp16 GradScaler path needs a CUDA GPU (none here)')
-@pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
-def test_fp16_grad_scaler_on_gpu(wrapper):
-    model = _model().cuda()
-    ow = build_optim_wrapper(model, dict(type=wrapper, dtype='fp16', optimizer=SGD))
-    assert ow.device_type == 'cuda' and ow.loss_scaler.is_enabled()
+def _fp16_steps(wrapper: str, device: str):
+    """Five fp16 steps with the dynamic scaler on ``device``; returns the wrapper."""
+    model = _model().to(device)
+    ow = build_optim_wrapper(model, dict(type=wrapper, dtype='fp16', optimizer=SGD,
+                                         device_type=device))
+    assert ow.device_type == device and ow.loss_scaler.is_enabled()
+    assert ow.cast_dtype == torch.float16
+    seen = []
+    model.backbone.conv1.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     data = _batch()
-    data['inputs'] = data['inputs'].cuda()
+    data['inputs'] = data['inputs'].to(device)
     model.train()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     scale = ow.loss_scaler.get_scale()
     for _ in range(5):  # an overflow skips a step and halves the scale; some step must land
         log = model.train_step(data, ow)
     assert torch.isfinite(log['loss'])
+    assert set(seen) == {torch.float16}
+    # one forward per step; SAM: two, except where the first pass overflowed (step skipped)
+    assert 5 < len(seen) <= 10 if 'SAM' in wrapper else len(seen) == 5
     moved = max(float((p.detach() - before[k]).abs().max()) for k, p in model.named_parameters())
     assert moved > 1e-4 and 0 < ow.loss_scaler.get_scale() <= scale
+    return ow
+
+
+@pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
+def test_fp16_grad_scaler_on_a_cpu_with_native_fp16(wrapper, cpu_with_fp16):
+    ow = _fp16_steps(wrapper, 'cpu')
+    assert ow.loss_scaler._device == 'cpu'
+    # the scaler's state is checkpointed (resume keeps the scale)
+    state = ow.state_dict()['loss_scaler']
+    assert state['scale'] == ow.loss_scaler.get_scale() and state['_growth_tracker'] >= 0
+
+
+@pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
+def test_fp16_overflow_on_cpu_skips_the_step_and_halves_the_scale(wrapper, cpu_with_fp16):
+    """A scale of 2**40 overflows fp16 gradients: the scaler finds inf, the parameters stay
+    as they were and the scale halves (both SAM passes are skipped for SAM)."""
+    model = _model()
+    ow = build_optim_wrapper(model, dict(type=wrapper, dtype='fp16', optimizer=SGD,
+                                         device_type='cpu', loss_scale=dict(init_scale=2.**40)))
+    model.train()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    model.train_step(_batch(), ow)
+    assert all(torch.equal(p.detach(), before[k]) for k, p in model.named_parameters())
+    assert ow.loss_scaler.get_scale() == 2.**39
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='the fp16 GradScaler path on CUDA needs a GPU (none here)')
+@pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
+def test_fp16_grad_scaler_on_gpu(wrapper):
+    _fp16_steps(wrapper, 'cuda')

@@ -106,7 +106,7 @@ def test_setting_from_args_follows_switches_then_config(tool):
         'fp32 NCHW eager'
 
 
-def test_parse_methods_and_suite_args(tool):
+def test_parse_methods_and_suite_args(tool, cpu_without_fp16):
     specs = tool.parse_methods(['dan:224', 'qcs', 'x/y/tiny.py:64x48'])
     assert specs[0] == dict(name='dan', config='configs/dan/dan_r18_rafdb.py', shape=[224, 224])
     assert specs[1]['shape'] is None and specs[1]['config'] == 'configs/qcs/qcs_rafdb.py'

@@ -88,11 +88,12 @@ def test_demo_and_inferencer_performance_arguments():
                                           amp=None)
 
 
-def test_inferencer_channels_last_and_bf16_classify():
+def _classify_fp32_and(amp):
+    """Max score difference of three crops under ``amp`` vs fp32, channels_last on."""
     import numpy as np
 
     from mmfer.apis import FERInferencer, init_model
-    fer = FERInferencer(init_model(CFG, None, 'cpu'), detector='whole_image', amp='bf16',
+    fer = FERInferencer(init_model(CFG, None, 'cpu'), detector='whole_image', amp=amp,
                         input_size=32)
     assert fer.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     crops = [np.random.RandomState(i).randint(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -100,10 +101,20 @@ def test_inferencer_channels_last_and_bf16_classify():
     out16 = fer.classify(crops)
     fer.amp = None
     out32 = fer.classify(crops)
-    d = max(abs(a - b) for r16, r32 in zip(out16, out32)
-            for a, b in zip(r16['pred_scores'], r32['pred_scores']))
-    assert 0 < d < 0.05
-    with pytest.raises(ValueError, match='fp16 is refused on CPU'):
+    assert all(isinstance(s, float) for r in out16 for s in r['pred_scores'])
+    return max(abs(a - b) for r16, r32 in zip(out16, out32)
+               for a, b in zip(r16['pred_scores'], r32['pred_scores']))
+
+
+def test_inferencer_fp16_on_a_cpu_with_native_fp16(cpu_with_fp16):
+    # fp16 has 10 mantissa bits (bf16 7): closer to fp32 than bf16, but not equal
+    assert 0 < _classify_fp32_and('fp16') < 0.01
+
+
+def test_inferencer_channels_last_and_bf16_classify(cpu_without_fp16):
+    from mmfer.apis import FERInferencer
+    assert 0 < _classify_fp32_and('bf16') < 0.05
+    with pytest.raises(ValueError, match='fp16 is refused on this CPU'):
         FERInferencer(CFG, detector='whole_image', amp='fp16', input_size=32)
 
 
@@ -118,3 +129,18 @@ def test_bf16_accuracy_script_on_random_weights(tmp_path):
     assert osp.getsize(tmp_path / 'r.json') > 0
     with pytest.raises(SystemExit):
         tool.parse_args([CFG])  # neither a checkpoint nor --random-weights
+
+
+def test_bf16_accuracy_script_fp16(cpu_with_fp16):
+    tool = _tool('tools/analysis/bf16_accuracy.py')
+    res = tool.main([CFG, '--random-weights', '--amp', 'fp16', '--num-images', '8',
+                     '--batch-size', '4'])
+    assert res['amp'] == 'fp16' and set(res['model_seconds']) == {'fp32', 'fp16'}
+    assert 0 < res['logits_max_abs_diff'] < 0.01 and 0 <= res['acc_fp16'] <= 100
+
+
+def test_bf16_accuracy_script_refuses_fp16_without_native_fp16(cpu_without_fp16):
+    tool = _tool('tools/analysis/bf16_accuracy.py')
+    with pytest.raises(ValueError, match='fp16 is refused on this CPU'):
+        tool.main([CFG, '--random-weights', '--amp', 'fp16', '--num-images', '4',
+                   '--batch-size', '4'])

@@ -212,8 +212,8 @@ def test_demo_script_end_to_end_tiny(tmp_path):
 
 def test_amp_flag_keeps_sam():
     """--amp picks the SAM variant of mmfer's AMP wrapper for SAM configs (both passes kept) and
-    FERAmpOptimWrapper otherwise; a bare --amp is bf16 on a machine without CUDA (fp16 there
-    is refused: docs/performance.md)."""
+    FERAmpOptimWrapper otherwise; a bare --amp is bf16 on a machine without CUDA (every CPU runs
+    bf16; fp16 only one with native fp16: docs/performance.md)."""
     import torch
     from mmengine.config import Config
     sys.path.insert(0, osp.join(ROOT, 'tools'))

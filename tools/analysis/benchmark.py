@@ -41,7 +41,8 @@ Performance options (``mmfer.utils.performance``, the mechanism ``tools/train.py
   timed, printed and stored as ``first_call_s``;
 - ``--amp bf16|fp16``: inference under ``autocast``; training with the config's optim wrapper
   turned into its AMP form (``amp_optim_wrapper_cfg``: ``FERAmpOptimWrapper``, which also runs
-  bf16 on CPU). fp16 on CPU is refused (emulated there, see docs/performance.md).
+  bf16 on CPU). fp16 on a CPU is refused unless it has native fp16 (``cpu_has_native_fp16``;
+  emulated elsewhere, see docs/performance.md).
 
 Every row also reports:
 
@@ -134,6 +135,7 @@ SETTINGS = {
     'bf16': Setting('bf16', amp='bf16'),
     'bf16_channels_last': Setting('bf16_channels_last', channels_last=True, amp='bf16'),
     'fp16': Setting('fp16', amp='fp16'),
+    'fp16_channels_last': Setting('fp16_channels_last', channels_last=True, amp='fp16'),
 }
 #: options that must not change the numbers (the tolerance of the "exact" column)
 EXACT_TOL = 1e-5

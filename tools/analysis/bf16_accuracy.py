@@ -1,11 +1,13 @@
-"""The accuracy effect of bf16 inference, measured: the test split in fp32 and under bf16 autocast.
+"""The accuracy effect of bf16 (or fp16) inference, measured: the test split in fp32 and under
+bf16 / fp16 autocast.
 
-    python tools/analysis/bf16_accuracy.py CONFIG CHECKPOINT [--num-images N]
+    python tools/analysis/bf16_accuracy.py CONFIG CHECKPOINT [--amp bf16|fp16] [--num-images N]
         [--batch-size 64] [--device cpu|cuda] [--no-channels-last] [--out result.json]
     python tools/analysis/bf16_accuracy.py CONFIG --random-weights ...   # plumbing check
 
 Every test batch is fed to the same model twice — fp32, then under
-``torch.autocast(dtype=torch.bfloat16)`` (:func:`mmfer.utils.performance.autocast_context`) —
+``torch.autocast(dtype=torch.bfloat16)`` (``--amp fp16``: ``torch.float16``, refused on a CPU
+without native fp16; :func:`mmfer.utils.performance.autocast_context`) —
 and the script prints the top-1 accuracy of each, the max abs difference of the logits (and
 its median over images), and the share of images whose top-1 prediction changed.  The model
 is built from the config, the checkpoint loaded strictly (loss state may be absent), the
@@ -28,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument('--num-images', type=int, help='only the first N test images')
     p.add_argument('--batch-size', type=int, help='override test_dataloader.batch_size')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--amp', default='bf16', choices=['bf16', 'fp16'],
+                   help='the reduced precision to compare with fp32 (default bf16)')
     p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True)
     p.add_argument('--num-threads', type=int, help='torch.set_num_threads')
     p.add_argument('--out', help='write the result as JSON')
@@ -37,15 +41,16 @@ def parse_args(argv=None):
     return args
 
 
-def compare(model, loader, device: str, num_images=None) -> dict:
-    """fp32 vs bf16 logits over ``loader`` (see the module docstring)."""
+def compare(model, loader, device: str, num_images=None, amp: str = 'bf16') -> dict:
+    """fp32 vs ``amp`` (bf16 / fp16) logits over ``loader`` (see the module docstring); the
+    keys ``acc_<amp>`` and ``model_seconds[<amp>]`` name the precision."""
     import torch
 
     from mmfer.utils.performance import autocast_context
     labels, l32, l16 = [], [], []
     seen = 0
     model.eval()
-    times = dict(fp32=0.0, bf16=0.0)
+    times = {'fp32': 0.0, amp: 0.0}
     with torch.no_grad():
         for data in loader:
             batch = model.data_preprocessor(data, False)
@@ -56,11 +61,11 @@ def compare(model, loader, device: str, num_images=None) -> dict:
             t0 = time.perf_counter()
             a = model(x, batch['data_samples'], mode='tensor')
             t1 = time.perf_counter()
-            with autocast_context(device.split(':')[0], 'bf16'):
+            with autocast_context(device.split(':')[0], amp):
                 b = model(x, batch['data_samples'], mode='tensor')
             t2 = time.perf_counter()
             times['fp32'] += t1 - t0
-            times['bf16'] += t2 - t1
+            times[amp] += t2 - t1
             l32.append(a.float().cpu())
             l16.append(b.float().cpu())
             labels.append(torch.stack([d.gt_label.reshape(-1)[0] for d in batch['data_samples']]))
@@ -70,14 +75,14 @@ def compare(model, loader, device: str, num_images=None) -> dict:
     l32, l16, y = torch.cat(l32), torch.cat(l16), torch.cat(labels).cpu()
     diff = (l32 - l16).abs().amax(dim=1)
     p32, p16 = l32.argmax(1), l16.argmax(1)
-    return dict(num_images=len(y),
-                acc_fp32=float((p32 == y).float().mean() * 100),
-                acc_bf16=float((p16 == y).float().mean() * 100),
-                logits_max_abs_diff=float(diff.max()),
-                logits_median_max_abs_diff=float(statistics.median(diff.tolist())),
-                logits_abs_max=float(l32.abs().max()),
-                top1_changed_pct=float((p32 != p16).float().mean() * 100),
-                model_seconds=times)
+    return {'num_images': len(y), 'amp': amp,
+            'acc_fp32': float((p32 == y).float().mean() * 100),
+            f'acc_{amp}': float((p16 == y).float().mean() * 100),
+            'logits_max_abs_diff': float(diff.max()),
+            'logits_median_max_abs_diff': float(statistics.median(diff.tolist())),
+            'logits_abs_max': float(l32.abs().max()),
+            'top1_changed_pct': float((p32 != p16).float().mean() * 100),
+            'model_seconds': times}
 
 
 def main(argv=None):
@@ -105,9 +110,9 @@ def main(argv=None):
     loader = FERRunner.build_dataloader(loader_cfg, seed=0)
     res = dict(config=args.config, checkpoint=args.checkpoint, device=args.device,
                channels_last=args.channels_last, threads=torch.get_num_threads(),
-               **compare(model, loader, args.device, args.num_images))
-    print(f"{res['num_images']} images: top-1 fp32 {res['acc_fp32']:.2f} %, bf16 "
-          f"{res['acc_bf16']:.2f} %; top-1 changed on {res['top1_changed_pct']:.2f} %; logits "
+               **compare(model, loader, args.device, args.num_images, args.amp))
+    print(f"{res['num_images']} images: top-1 fp32 {res['acc_fp32']:.2f} %, {args.amp} "
+          f"{res['acc_' + args.amp]:.2f} %; top-1 changed on {res['top1_changed_pct']:.2f} %; logits "
           f"max |diff| {res['logits_max_abs_diff']:.3g} (median per image "
           f"{res['logits_median_max_abs_diff']:.3g}, max |logit| {res['logits_abs_max']:.3g})")
     print(json.dumps(res), file=sys.stderr)

@@ -39,8 +39,8 @@ from typing import List, Optional
 
 
 def _autocast(amp):
-    """mmfer's autocast_context, except fp16 on CPU, which it refuses: measured here on
-    purpose."""
+    """mmfer's autocast_context, except fp16 on a CPU without native fp16, which it refuses:
+    measured here on purpose."""
     import torch
 
     from mmfer.utils.performance import autocast_context
@@ -62,9 +62,9 @@ def parse_args(argv=None):
                    help='default 2 (--exactness) / 32 (--speed)')
     p.add_argument('--options', nargs='+', default=['channels_last', 'compile', 'bf16'],
                    choices=['channels_last', 'compile', 'bf16', 'channels_last+compile',
-                            'channels_last+bf16', 'fp16'],
-                   help='fp16 on CPU bypasses the refusal of amp=fp16 (to show why it is '
-                   'refused: emulated, slow)')
+                            'channels_last+bf16', 'fp16', 'channels_last+fp16'],
+                   help='fp16 on a CPU without native fp16 bypasses the refusal of amp=fp16 '
+                   '(to show why it is refused: emulated, slow)')
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--iters', type=int, default=3)
     p.add_argument('--train', action='store_true', help='--speed: time train_step instead')
@@ -214,7 +214,7 @@ def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, 
         m = copy.deepcopy(base)
         if 'channels_last' in opt:
             to_channels_last(m)
-        variants[opt] = (m, 'bf16' if 'bf16' in opt else 'fp16' if opt == 'fp16' else None)
+        variants[opt] = (m, 'bf16' if 'bf16' in opt else 'fp16' if 'fp16' in opt else None)
     fns, cold, diffs = {}, {}, {}
     ref = _logits(base.eval(), _batch(base, batch_size, hw, train=False)) if not train else None
     for name, (m, amp) in variants.items():

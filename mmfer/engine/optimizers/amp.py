@@ -8,8 +8,10 @@ mmengine's) with the device taken from mmengine's ``get_device()`` and:
 ==========  =====================================  =====================================
 ``dtype``   CUDA (and other accelerators)          CPU
 ==========  =====================================  =====================================
-``fp16``    autocast fp16 + dynamic ``GradScaler``  refused (ValueError, the reason:
-            (mmengine's ``AmpOptimWrapper``)        :func:`mmfer.utils.performance.check_amp`)
+``fp16``    autocast fp16 + dynamic ``GradScaler``  the same, ``GradScaler('cpu')``, on a CPU
+            (mmengine's ``AmpOptimWrapper``)        with native fp16; refused (ValueError, the
+                                                   reason: :func:`~mmfer.utils.performance.
+                                                   check_amp`) on the others
 ``bf16``    autocast bf16, no loss scaling         autocast bf16, no loss scaling
 ==========  =====================================  =====================================
 
@@ -51,7 +53,8 @@ class FERAmpOptimWrapper(AmpOptimWrapper):
             ``accumulative_counts``).
 
     Raises:
-        ValueError: fp16 on CPU, an unknown dtype (:func:`~mmfer.utils.performance.check_amp`).
+        ValueError: fp16 on a CPU without native fp16, an unknown dtype
+            (:func:`~mmfer.utils.performance.check_amp`).
     """
 
     def __init__(self, dtype: Union[str, torch.dtype] = 'bf16',
@@ -104,8 +107,8 @@ class FERAmpOptimWrapper(AmpOptimWrapper):
 @OPTIM_WRAPPERS.register_module()
 class SAMFERAmpOptimWrapper(SAMAmpOptimWrapper, FERAmpOptimWrapper):
     """SAM (:class:`~mmfer.engine.optimizers.SAMOptimWrapper`) with
-    :class:`FERAmpOptimWrapper`'s precision: bf16 on CPU, bf16 / fp16 (+ ``GradScaler``) on
-    CUDA. ‖g‖ is computed from unscaled gradients; the second pass runs under the same
+    :class:`FERAmpOptimWrapper`'s precision: bf16 / fp16 (+ ``GradScaler``) on CUDA and on a
+    CPU with native fp16, bf16 on the other CPUs. ‖g‖ is computed from unscaled gradients; the second pass runs under the same
     autocast as the first.
 
     Args:
