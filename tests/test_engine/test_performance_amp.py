@@ -2,11 +2,13 @@
 fp16 with a real dynamic ``GradScaler('cpu')`` as on a CPU with native fp16) and, when a GPU
 is present, the fp16 GradScaler path on CUDA."""
 import copy
+import logging
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
 
 from mmfer.apis import build_model
@@ -112,6 +114,11 @@ def _fp16_steps(wrapper: str, device: str):
     assert 5 < len(seen) <= 10 if 'SAM' in wrapper else len(seen) == 5
     moved = max(float((p.detach() - before[k]).abs().max()) for k, p in model.named_parameters())
     assert moved > 1e-4 and 0 < ow.loss_scaler.get_scale() <= scale
+    # every skipped step halved the scale (no growth within 2,000 steps) and was counted
+    assert ow.loss_scaler.get_scale() == scale * 0.5 ** ow.skipped_steps
+    assert ow.skipped_steps < 5
+    hub = MessageHub.get_current_instance()
+    assert hub.get_scalar('train/loss_scale').current() == ow.loss_scaler.get_scale()
     return ow
 
 
@@ -127,15 +134,30 @@ def test_fp16_grad_scaler_on_a_cpu_with_native_fp16(wrapper, cpu_with_fp16):
 @pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
 def test_fp16_overflow_on_cpu_skips_the_step_and_halves_the_scale(wrapper, cpu_with_fp16):
     """A scale of 2**40 overflows fp16 gradients: the scaler finds inf, the parameters stay
-    as they were and the scale halves (both SAM passes are skipped for SAM)."""
+    as they were and the scale halves (both SAM passes are skipped for SAM); the skip is
+    logged and counted, not silent."""
     model = _model()
     ow = build_optim_wrapper(model, dict(type=wrapper, dtype='fp16', optimizer=SGD,
                                          device_type='cpu', loss_scale=dict(init_scale=2.**40)))
     model.train()
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    model.train_step(_batch(), ow)
+    logger = MMLogger.get_current_instance()  # mmengine's logger does not propagate: listen
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    logger.addHandler(handler)
+    try:
+        model.train_step(_batch(), ow)
+    finally:
+        logger.removeHandler(handler)
+    out = '\n'.join(records)
     assert all(torch.equal(p.detach(), before[k]) for k, p in model.named_parameters())
     assert ow.loss_scaler.get_scale() == 2.**39
+    assert ow.skipped_steps == 1
+    assert MessageHub.get_current_instance().get_scalar('train/loss_scale').current() == 2.**39
+    assert ('step skipped, loss scale now 549755813888.0' in out if 'SAM' in wrapper else
+            'optimizer step skipped, loss scale 1099511627776.0 -> 549755813888.0 (1 skipped '
+            'so far)' in out)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(),

@@ -20,12 +20,19 @@ scales them anyway); a disabled ``GradScaler`` stands in, so every scaler call i
 checkpoints keep a ``loss_scaler`` entry.  An explicit ``loss_scale`` turns the scaler on for
 bf16 too.  :class:`SAMFERAmpOptimWrapper` is SAM's two-pass step on top
 (``--amp`` picks it for SAM configs).
+
+With the scaler on (fp16), no skipped step is silent: after every step the scale goes to the
+message hub as ``train/loss_scale`` (the training log shows it), and a step the scaler skipped
+(inf / NaN in the gradients, the scale backed off) is logged with the new scale and the count
+so far (``skipped_steps``). A few skips in the first iterations are the scaler finding its
+range; skips that go on mean the model overflows fp16.
 """
 from contextlib import contextmanager
 from typing import Optional, Union
 
 import torch
 import torch.nn as nn
+from mmengine.logging import MessageHub, print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from mmfer.registry import OPTIM_WRAPPERS
@@ -92,6 +99,32 @@ class FERAmpOptimWrapper(AmpOptimWrapper):
         else:
             raise ValueError(f"{type(self).__name__}: loss_scale must be None, 'dynamic', a "
                              f'float or a dict of GradScaler arguments, got {loss_scale!r}')
+        #: optimizer steps the loss scaler skipped (non-finite gradients) in this run
+        self.skipped_steps = 0
+
+    def step(self, **kwargs):
+        """mmengine's ``AmpOptimWrapper.step`` (unscale, optional clipping, inf check, scaler
+        update), then :meth:`_record_scale`."""
+        before = self._loss_scale()
+        super().step(**kwargs)
+        self._record_scale(before)
+
+    def _loss_scale(self) -> Optional[float]:
+        return float(self.loss_scaler.get_scale()) if self.loss_scaler.is_enabled() else None
+
+    def _record_scale(self, before: Optional[float], log: bool = True) -> None:
+        """``train/loss_scale`` to the message hub; a step whose scale backed off (the scaler
+        skipped it) counted in ``skipped_steps`` and, with ``log``, logged."""
+        after = self._loss_scale()
+        if after is None:
+            return
+        MessageHub.get_current_instance().update_scalar('train/loss_scale', after)
+        if before is not None and after < before:
+            self.skipped_steps += 1
+            if log:
+                print_log(f'{type(self).__name__}: inf / NaN in the {self.amp} gradients; '
+                          f'optimizer step skipped, loss scale {before} -> {after} '
+                          f'({self.skipped_steps} skipped so far)', logger='current', level=20)
 
     def autocast(self):
         """``torch.autocast`` on this wrapper's device with its dtype."""
@@ -108,8 +141,10 @@ class FERAmpOptimWrapper(AmpOptimWrapper):
 class SAMFERAmpOptimWrapper(SAMAmpOptimWrapper, FERAmpOptimWrapper):
     """SAM (:class:`~mmfer.engine.optimizers.SAMOptimWrapper`) with
     :class:`FERAmpOptimWrapper`'s precision: bf16 / fp16 (+ ``GradScaler``) on CUDA and on a
-    CPU with native fp16, bf16 on the other CPUs. ‖g‖ is computed from unscaled gradients; the second pass runs under the same
-    autocast as the first.
+    CPU with native fp16, bf16 on the other CPUs. ‖g‖ is computed from unscaled gradients; the
+    second pass runs under the same autocast as the first. A first pass with non-finite
+    gradients skips the iteration (logged by :class:`SAMAmpOptimWrapper`) and counts in
+    ``skipped_steps``; the second pass's step is :class:`FERAmpOptimWrapper`'s.
 
     Args:
         rho, adaptive, eps: SAM's (:class:`~mmfer.engine.optimizers.SAMOptimWrapper`).
@@ -118,3 +153,8 @@ class SAMFERAmpOptimWrapper(SAMAmpOptimWrapper, FERAmpOptimWrapper):
 
     def _autocast(self):
         return self.autocast()
+
+    def _skip_step(self) -> None:
+        before = self._loss_scale()
+        super()._skip_step()  # the scaler's step / update and its log line
+        self._record_scale(before, log=False)
