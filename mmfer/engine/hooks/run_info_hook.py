@@ -1,6 +1,8 @@
 """RunInfoHook: record what reproduces a number, check class counts, keep RNG state."""
 import json
+import os
 import os.path as osp
+import platform
 import random
 import subprocess
 from collections import OrderedDict
@@ -24,6 +26,29 @@ def git_hash(path: str) -> str:
         return sha + ('+dirty' if dirty else '')
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
+
+
+def cpu_env() -> dict:
+    """What of the CPU moves a number: its model, the cores and threads, the kernel width PyTorch
+    dispatches to (``DEFAULT`` / ``AVX2`` / ``AVX512``: oneDNN's AVX-512 and AVX2 kernels round
+    logits a few float32 ulps apart) and whether bf16 / fp16 are native (docs/performance.md).
+    """
+    from mmfer.utils.performance import cpu_has_native_bf16, cpu_has_native_fp16
+    name = platform.processor() or 'unknown'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return OrderedDict([
+        ('CPU', name), ('CPU cores (os.cpu_count)', os.cpu_count()),
+        ('torch threads', torch.get_num_threads()),
+        ('CPU capability', torch.backends.cpu.get_cpu_capability()),
+        ('CPU native bf16 (oneDNN)', cpu_has_native_bf16()),
+        ('CPU native fp16 (oneDNN)', cpu_has_native_fp16())])
 
 
 def dataset_summary(dataset) -> dict:
@@ -128,7 +153,9 @@ class RunInfoHook(Hook):
                                              counts='unavailable (no get_gt_labels)')
                 runner.logger.warning(f'{split} dataset {type(dataset).__name__} has no '
                                       'get_gt_labels(); per-class counts not recorded')
-        info['env'] = OrderedDict((k, str(v)) for k, v in collect_env().items())
+        env = collect_env()
+        env.update(cpu_env())
+        info['env'] = OrderedDict((k, str(v)) for k, v in env.items())
         if runner.rank == 0:
             with open(osp.join(runner.work_dir, 'run_info.json'), 'w') as f:
                 json.dump(info, f, indent=2)

@@ -32,6 +32,13 @@ def test_user_custom_hooks_keep_run_info_and_guards(tmp_path, tiny_cfg):
     assert 'ema_state_dict' in ckpt  # the user's hook ran too
     info = json.load(open(tmp_path / 'run_info.json'))
     assert info['splits']['train']['num_samples'] == 8
+    # the CPU facts that move numbers (kernel width, native bf16 / fp16) are recorded
+    env = info['env']
+    assert env['CPU capability'] in ('DEFAULT', 'AVX2', 'AVX512', 'NEON', 'SVE256', 'VSX',
+                                     'ZVECTOR')
+    assert env['CPU native bf16 (oneDNN)'] in ('True', 'False')
+    assert env['CPU native fp16 (oneDNN)'] in ('True', 'False')
+    assert int(env['torch threads']) == torch.get_num_threads() and env['CPU']
 
 
 def test_run_info_listed_twice_records_once(tmp_path, tiny_cfg, log_text):
