@@ -309,3 +309,27 @@ for phase in ('train', 'inference'):
     assert len(lines) == 2 and 'MIB None' not in lines, proc.stderr[-3000:]
     train, infer = (float(ln.split()[1]) for ln in lines)
     assert train > infer > 0  # gradients and optimizer state on top of the weights
+
+
+def test_suite_out_files_keep_the_methods_finished_before_a_stop(tool, monkeypatch, tmp_path):
+    """--out is rewritten after each method, so a suite stopped part-way (the GPU script's
+    per-step timeout) keeps what it measured."""
+    real = tool.suite_method
+    calls = []
+
+    def stop_at_second(spec, settings, args):
+        calls.append(spec['name'])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a timeout's signal looks like to the loop
+        return real(spec, settings, args)
+
+    monkeypatch.setattr(tool, 'suite_method', stop_at_second)
+    out_json, out_md = tmp_path / 's.json', tmp_path / 's.md'
+    with pytest.raises(KeyboardInterrupt):
+        tool.main(['--suite', '--methods', TINY, TWO_BRANCH, '--shape', '32', '--settings',
+                   'official', '--batch-size', '2', '--no-train', '--rounds', '1', '--iters',
+                   '1', '--warmup', '0', '--no-memory', '--out', str(out_json), str(out_md)])
+    saved = json.load(open(out_json))
+    assert [r['method'] for r in saved['rows']] == ['tiny_r18']
+    assert saved['rows'][0]['infer_img_s'] > 0
+    assert '| tiny_r18 | official | 32x32 |' in out_md.read_text()

@@ -974,7 +974,18 @@ def suite_markdown(rows: List[dict], env: dict, args) -> str:
     return '\n'.join(lines)
 
 
+def _suite_result(rows: List[dict], args) -> dict:
+    env = environment(args)
+    env.update(rounds=args.rounds, iters=args.iters, warmup=args.warmup,
+               batch_size=args.batch_size, train_batch_size=args.train_batch_size,
+               settings=args.settings, compile_train=args.compile_train)
+    return dict(environment=env, rows=rows, markdown=suite_markdown(rows, env, args))
+
+
 def run_suite(args) -> dict:
+    """Every method of ``args.method_specs`` in every setting. With ``--out``, the files are
+    rewritten after each method, so a run stopped part-way (a timeout) keeps the methods it
+    finished."""
     settings = [SETTINGS[s] for s in args.settings]
     if args.device == 'cpu' and any(s.compile for s in settings):
         # one compile worker: no process pool competing with the timed threads
@@ -993,12 +1004,11 @@ def run_suite(args) -> dict:
                              error=f'{type(e).__name__}: {e}'))
         gc.collect()
         print(f'[suite] {spec["name"]} done in {time.perf_counter() - t0:.0f} s', flush=True)
-    env = environment(args)
-    env.update(rounds=args.rounds, iters=args.iters, warmup=args.warmup,
-               batch_size=args.batch_size, train_batch_size=args.train_batch_size,
-               settings=args.settings, compile_train=args.compile_train)
-    md = suite_markdown(rows, env, args)
-    return dict(environment=env, rows=rows, markdown=md)
+        if spec is not args.method_specs[-1]:
+            partial = _suite_result(rows, args)
+            for path in args.out or []:
+                write_out(path, partial, partial['markdown'])
+    return _suite_result(rows, args)
 
 
 def write_out(path: str, out: dict, md: str) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU run of issue 15 in one script (< 8 min on one GPU): every method's training step and
-# inference in fp32 / channels_last / bf16 (tools/analysis/benchmark.py --suite, img/s and the
-# ratios to the official-style fp32 NCHW eager setting), torch.compile on a few methods (its cold
+# inference in fp32 / channels_last / bf16 / fp16 (tools/analysis/benchmark.py --suite, img/s and
+# the ratios to the official-style fp32 NCHW eager setting), torch.compile on a few methods (its cold
 # start is tens of seconds per model), and the data side: the train pipeline's images/s on one
 # core (tools/analysis/benchmark_pipeline.py on SynthFER written in the RAF-DB layout) against
 # the training step's images/s — how many loader cores keep the GPU fed, i.e. is it data-bound?
@@ -52,7 +52,7 @@ else
   fi
   METHODS=${METHODS:-"baseline dan qcs dcs poster_base pcda lan dacfer"}
   COMPILE_METHODS=${COMPILE_METHODS:-"baseline dan poster_base"}
-  SETTINGS="official channels_last bf16 bf16_channels_last"
+  SETTINGS="official channels_last bf16 bf16_channels_last fp16_channels_last"
   SIZE_ARGS=(--batch-size "${BATCH:-64}" --train-batch-size "${TRAIN_BATCH:-32}"
              --rounds "${ROUNDS:-3}" --iters "${ITERS:-5}" --warmup 3)
   DATA="$DIR/synthfer_rafdb"
