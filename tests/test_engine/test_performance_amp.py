@@ -165,3 +165,17 @@ def test_fp16_overflow_on_cpu_skips_the_step_and_halves_the_scale(wrapper, cpu_w
 @pytest.mark.parametrize('wrapper', ['FERAmpOptimWrapper', 'SAMFERAmpOptimWrapper'])
 def test_fp16_grad_scaler_on_gpu(wrapper):
     _fp16_steps(wrapper, 'cuda')
+
+
+def test_fp16_static_loss_scale_skip_is_counted_too(cpu_with_fp16):
+    """A static scale (``loss_scale=2**40``, a float) never backs off, yet the scaler still
+    skips an overflowing step: the skip is read from the scaler's inf check, not from the
+    scale."""
+    model = _model()
+    ow = build_optim_wrapper(model, dict(type='FERAmpOptimWrapper', dtype='fp16', optimizer=SGD,
+                                         device_type='cpu', loss_scale=2.**40))
+    model.train()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    model.train_step(_batch(), ow)
+    assert all(torch.equal(p.detach(), before[k]) for k, p in model.named_parameters())
+    assert ow.loss_scaler.get_scale() == 2.**40 and ow.skipped_steps == 1

@@ -103,23 +103,32 @@ class FERAmpOptimWrapper(AmpOptimWrapper):
         self.skipped_steps = 0
 
     def step(self, **kwargs):
-        """mmengine's ``AmpOptimWrapper.step`` (unscale, optional clipping, inf check, scaler
-        update), then :meth:`_record_scale`."""
+        """mmengine's ``AmpOptimWrapper.step`` — unscale and clip (with ``clip_grad``), the
+        scaler's step (skipped on inf / NaN), the scaler's update — with the skip read between
+        the last two and passed to :meth:`_record_scale`."""
+        if not self.loss_scaler.is_enabled():
+            return super().step(**kwargs)
+        if self.clip_grad_kwargs:
+            self.loss_scaler.unscale_(self.optimizer)
+            self._clip_grad()
         before = self._loss_scale()
-        super().step(**kwargs)
-        self._record_scale(before)
+        self.loss_scaler.step(self.optimizer, **kwargs)
+        found_inf = self.loss_scaler._found_inf_per_device(self.optimizer)
+        skipped = bool(sum(float(v) for v in found_inf.values()))
+        self.loss_scaler.update(self._scale_update_param)
+        self._record_scale(before, skipped)
 
     def _loss_scale(self) -> Optional[float]:
         return float(self.loss_scaler.get_scale()) if self.loss_scaler.is_enabled() else None
 
-    def _record_scale(self, before: Optional[float], log: bool = True) -> None:
-        """``train/loss_scale`` to the message hub; a step whose scale backed off (the scaler
-        skipped it) counted in ``skipped_steps`` and, with ``log``, logged."""
+    def _record_scale(self, before: Optional[float], skipped: bool, log: bool = True) -> None:
+        """``train/loss_scale`` to the message hub; a skipped step counted in
+        ``skipped_steps`` and, with ``log``, logged with the scale before and after."""
         after = self._loss_scale()
         if after is None:
             return
         MessageHub.get_current_instance().update_scalar('train/loss_scale', after)
-        if before is not None and after < before:
+        if skipped:
             self.skipped_steps += 1
             if log:
                 print_log(f'{type(self).__name__}: inf / NaN in the {self.amp} gradients; '
@@ -157,4 +166,4 @@ class SAMFERAmpOptimWrapper(SAMAmpOptimWrapper, FERAmpOptimWrapper):
     def _skip_step(self) -> None:
         before = self._loss_scale()
         super()._skip_step()  # the scaler's step / update and its log line
-        self._record_scale(before, log=False)
+        self._record_scale(before, skipped=True, log=False)
