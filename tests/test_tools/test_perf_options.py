@@ -27,3 +27,19 @@ def test_optimizer_step_refuses_an_optimizer_without_a_fused_step(tmp_path):
     tool = load_tool('tools/analysis/perf_options.py')
     with pytest.raises(ValueError, match="'RMSprop' has no fused step"):
         tool.main(['--optimizer-step', str(cfg), '--rounds', '1', '--iters', '1'])
+
+
+def test_speed_reports_mac_rates_and_the_gemm_yardstick():
+    tool = load_tool('tools/analysis/perf_options.py')
+    res = tool.main(['--speed', osp.join(ROOT, 'tests/data/configs/tiny_synthfer.py'),
+                     '--shape', '32', '--batch-size', '2', '--options', 'channels_last',
+                     '--rounds', '1', '--iters', '1', '--num-threads', '1', '--gemm-peak', '128'])
+    from mmfer.apis import build_model
+    from mmfer.utils.flops import count_model_flops, load_config
+    model = build_model(load_config(osp.join(ROOT, 'tests/data/configs/tiny_synthfer.py')), 'cpu')
+    assert res['gmacs_per_image'] == count_model_flops(model.eval(), (3, 32, 32)).macs / 1e9
+    assert set(res['gmac_per_s']) == {'eager', 'channels_last'}
+    for name, rate in res['gmac_per_s'].items():  # MACs of the batch / the call's median time
+        assert rate == pytest.approx(res['gmacs_per_image'] * 2 / res['median_s'][name])
+        assert res['share_of_gemm'][name] == pytest.approx(rate / res['gemm']['gmac_per_s'])
+    assert res['gemm']['n'] == 128 and res['gemm']['gmac_per_s'] > 0

@@ -21,7 +21,11 @@ with the same model config are measured once.
 for ``--rounds`` rounds of ``--iters`` calls each, so that a shared machine's load hits every
 variant alike; the figure is the median over rounds of (eager time / option time). The logits
 difference is the max abs difference to fp32 eager on the same batch.  ``compile`` is timed
-after its cold start (the first call; printed).
+after its cold start (the first call; printed). For inference it also gives each variant's
+rate in GMAC/s (the model's conv + matmul MACs, :func:`mmfer.utils.flops.count_model_flops`,
+per second), and ``--gemm-peak`` adds a yardstick: the rate of one large fp32 matrix product
+(``torch.mm``, N×N, the same threads) and each variant's share of it — how much an exact
+option can still gain on this CPU.
 
 ``--optimizer-step``: the config's optimizer over the model's trainable parameters, with
 random gradients, built as configured and with ``fused=True``
@@ -72,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument('--spread', action='store_true',
                    help='--exactness: also NCHW with oneDNN off vs NCHW (fp32 spread between '
                    'two correct kernels), to judge the channels_last gradient difference')
+    p.add_argument('--gemm-peak', type=int, nargs='?', const=2048, default=None, metavar='N',
+                   help='--speed: also time an N x N fp32 torch.mm (default N 2048) as the '
+                   "CPU's practical MAC rate, and report each variant's share of it")
     p.add_argument('--out', help='write the results as JSON')
     return p.parse_args(argv)
 
@@ -194,8 +201,23 @@ def _interleaved(fns: dict, rounds: int, iters: int):
     return times, ratios
 
 
+def gemm_rate(n: int = 2048, rounds: int = 5) -> float:
+    """GMAC/s of an ``n``×``n`` fp32 ``torch.mm`` (median of ``rounds`` calls after one
+    warm-up, the current threads): the practical peak a convolution can approach."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    torch.mm(a, b)
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return n ** 3 / statistics.median(times) / 1e9
+
+
 def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, iters: int,
-          train: bool) -> dict:
+          train: bool, gemm_peak: Optional[int] = None) -> dict:
     import copy
 
     import torch
@@ -253,6 +275,15 @@ def speed(config: str, options: List[str], batch_size: int, shape, rounds: int, 
                median_s={n: statistics.median(t) for n, t in times.items()},
                speedup_median={n: statistics.median(r) for n, r in ratios.items()},
                first_call_s=cold, logits_vs_fp32_eager=diffs)
+    if not train:
+        from mmfer.utils.flops import count_model_flops
+        macs = count_model_flops(base.eval(), (3, ) + tuple(hw)).macs
+        res['gmacs_per_image'] = macs / 1e9
+        res['gmac_per_s'] = {n: macs * batch_size / t / 1e9 for n, t in res['median_s'].items()}
+        if gemm_peak:
+            peak = gemm_rate(gemm_peak)
+            res['gemm'] = dict(n=gemm_peak, gmac_per_s=peak)
+            res['share_of_gemm'] = {n: r / peak for n, r in res['gmac_per_s'].items()}
     print(json.dumps(res, indent=1), flush=True)
     return res
 
@@ -309,7 +340,7 @@ def main(argv=None):
         res = optimizer_step(args.optimizer_step, args.rounds, args.iters)
     else:
         res = speed(args.speed, args.options, args.batch_size or 32, args.shape, args.rounds,
-                    args.iters, args.train)
+                    args.iters, args.train, args.gemm_peak)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(res, f, indent=1)
