@@ -241,6 +241,11 @@ def test_gpu_benchmark_script_syntax_and_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     md = (tmp_path / 'gpu_benchmark.md').read_text()
     assert md.startswith('# GPU benchmark (dry run on the CPU, tiny configs)')
+    # the GPU-only tests ran as the first step: skipped without a GPU, reported either way
+    gpu = 'passed, 0 failed, 0 skipped' if torch.cuda.is_available() else \
+        '2 run, 0 passed, 0 failed, 2 skipped'
+    assert 'GPU-only tests (tests/test_engine/test_performance_amp.py -k gpu): ' in md
+    assert gpu in md
     suite = json.loads((tmp_path / 'suite.json').read_text())
     assert [r['setting'] for r in suite['rows']] == ['official', 'channels_last', 'bf16']
     assert '| tiny_synthfer | channels_last | 32x32 |' in md

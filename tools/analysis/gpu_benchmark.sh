@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The GPU run of issue 15 in one script (< 8 min on one GPU): every method's training step and
 # inference in fp32 / channels_last / bf16 / fp16 (tools/analysis/benchmark.py --suite, img/s and
-# the ratios to the official-style fp32 NCHW eager setting), torch.compile on a few methods (its cold
-# start is tens of seconds per model), and the data side: the train pipeline's images/s on one
+# the ratios to the official-style fp32 NCHW eager setting), torch.compile on a few methods (its
+# cold start is tens of seconds per model), and the data side: the train pipeline's images/s on one
 # core (tools/analysis/benchmark_pipeline.py on SynthFER written in the RAF-DB layout) against
 # the training step's images/s — how many loader cores keep the GPU fed, i.e. is it data-bound?
 #
 #   bash tools/analysis/gpu_benchmark.sh [--dry-run] [--out-dir DIR]
 #
-# Writes DIR/gpu_benchmark.md (the tables and the verdict), DIR/suite*.json, DIR/pipeline_*.json
-# and DIR/log.txt. DIR defaults to work_dirs/gpu_benchmark.
+# Writes DIR/gpu_benchmark.md (the GPU-only tests' outcome, the tables and the verdict),
+# DIR/gpu_tests.xml, DIR/suite*.json, DIR/pipeline_*.json and DIR/log.txt (default DIR:
+# work_dirs/gpu_benchmark).
 # --dry-run: the same steps on the CPU with the tiny test configs (seconds; what the test runs).
 # Environment: PYTHON (default python), METHODS (suite methods, default all),
 # COMPILE_METHODS (default "baseline dan poster_base"), BATCH (inference batch, default 64),
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1; shift ;;
     --out-dir) DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "gpu_benchmark.sh: unknown argument $1 (use --dry-run, --out-dir DIR)" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +83,9 @@ import torch
 print('torch', torch.__version__, 'cuda', torch.version.cuda,
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')
 PY
+# the tests that only run on a GPU (fp16 + GradScaler on CUDA, plain and SAM): seconds
+step "gpu tests" "$PYTHON" -m pytest -q -p no:cacheprovider -rs \
+  tests/test_engine/test_performance_amp.py -k gpu --junitxml "$DIR/gpu_tests.xml"
 # shellcheck disable=SC2086
 step suite "$PYTHON" tools/analysis/benchmark.py --suite --device "$DEVICE" --methods $METHODS \
   --settings $SETTINGS "${SIZE_ARGS[@]}" --out "$DIR/suite.json"
@@ -118,6 +122,17 @@ out_dir, seconds, dry = sys.argv[1], int(sys.argv[2]), sys.argv[3] == '1'
 lines = ['# GPU benchmark' + (' (dry run on the CPU, tiny configs)' if dry else ''), '',
          f'Written by `bash tools/analysis/gpu_benchmark.sh{" --dry-run" if dry else ""}` in '
          f'{seconds} s.', '']
+xml = osp.join(out_dir, 'gpu_tests.xml')
+if osp.exists(xml):
+    import xml.etree.ElementTree as ET
+    root = ET.parse(xml).getroot()
+    ts = root if root.tag == 'testsuite' else root.find('testsuite')
+    n, bad, skip = (int(ts.get(k, 0)) for k in ('tests', 'failures', 'skipped'))
+    bad += int(ts.get('errors', 0))
+    lines += [f'GPU-only tests (tests/test_engine/test_performance_amp.py -k gpu): {n} run, '
+              f'{n - bad - skip} passed, {bad} failed, {skip} skipped', '']
+else:
+    lines += ['GPU-only tests: no result (see log.txt)', '']
 suites = {}
 for name in ('suite', 'suite_compile'):
     path = osp.join(out_dir, name + '.json')
