@@ -338,3 +338,20 @@ def test_suite_out_files_keep_the_methods_finished_before_a_stop(tool, monkeypat
     assert [r['method'] for r in saved['rows']] == ['tiny_r18']
     assert saved['rows'][0]['infer_img_s'] > 0
     assert '| tiny_r18 | official | 32x32 |' in out_md.read_text()
+
+
+def test_device_wheels_script_pins_the_constraints():
+    """tools/analysis/device_wheels.sh fetches the mm* packages for the GPU machine at the
+    versions of requirements/constraints.txt (a pin moved in one place only would run the GPU
+    benchmark on other versions than the tests)."""
+    import re
+    script = osp.join(ROOT, 'tools', 'analysis', 'device_wheels.sh')
+    assert subprocess.run(['bash', '-n', script]).returncode == 0
+    text = open(script).read()
+    pins = dict(re.findall(r'^([A-Za-z0-9_.-]+)==([^\s#]+)',
+                           open(osp.join(ROOT, 'requirements', 'constraints.txt')).read(), re.M))
+    wanted = dict(re.findall(r'([a-z][a-z0-9_.-]*)==([0-9][^\s)]*)',
+                             text.split('PACKAGES=(', 1)[1].split(')', 1)[0]))
+    for name in ('mmengine', 'mmcv-lite', 'mmpretrain'):
+        assert wanted[name] == pins[name], name
+    assert len(wanted) == 12
