@@ -248,6 +248,7 @@ def test_gpu_benchmark_script_syntax_and_dry_run(tmp_path):
     assert gpu in md
     suite = json.loads((tmp_path / 'suite.json').read_text())
     assert [r['setting'] for r in suite['rows']] == ['official', 'channels_last', 'bf16']
+    assert osp.getsize(tmp_path / 'suite.png') > 1000  # the ratio chart
     assert '| tiny_synthfer | channels_last | 32x32 |' in md
     if osp.exists(osp.join(ROOT, 'tools', 'analysis', 'benchmark_pipeline.py')):
         assert '## Is the GPU data-bound?' in md
@@ -355,3 +356,22 @@ def test_device_wheels_script_pins_the_constraints():
     for name in ('mmengine', 'mmcv-lite', 'mmpretrain'):
         assert wanted[name] == pins[name], name
     assert len(wanted) == 12
+
+
+def test_suite_png_draws_the_ratios(tool, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(DATA)  # the two-branch config's custom model module
+    png = tmp_path / 'suite.png'
+    out = tool.main(['--suite', '--methods', TINY, TWO_BRANCH, '--shape', '32', '--settings',
+                     'official', 'channels_last', '--batch-size', '2', '--train-batch-size', '2',
+                     '--rounds', '1', '--iters', '1', '--warmup', '0', '--no-memory',
+                     '--out', str(png)])
+    from PIL import Image
+    assert Image.open(png).size[0] >= 600
+    drawn = tool.suite_plot(out['rows'], str(tmp_path / 'again.png'))
+    by = {(r['method'], r['setting']): r for r in out['rows']}
+    methods = ['tiny_r18', 'tiny_two_branch']
+    for phase, key in (('inference', 'infer_ratio'), ('training', 'train_ratio')):
+        assert drawn[phase]['official'] == [1.0, 1.0]
+        assert drawn[phase]['channels_last'] == [by[(m, 'channels_last')][key] for m in methods]
+    with pytest.raises(SystemExit):
+        tool.parse_args([TINY, '--out', str(png)])  # a chart of the suite only

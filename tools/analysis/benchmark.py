@@ -175,7 +175,8 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='skip the peak-memory measurement (on CPU one fresh child '
                              'process per row)')
     parser.add_argument('--out', nargs='+', default=[],
-                        help='write results to .json and/or .md file(s)')
+                        help='write results to .json and/or .md file(s); with --suite also '
+                        '.png (bar chart of the ratios to the first setting)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override entries of every config')
     add_performance_args(parser, train=True)
@@ -223,8 +224,10 @@ def parse_args(argv: Optional[List[str]] = None):
     if args.batch_size < 1 or args.train_batch_size < 1:
         parser.error('--batch-size and --train-batch-size must be >= 1')
     for path in args.out:
-        if not path.endswith(('.json', '.md')):
-            parser.error(f'--out must end with .json or .md, got {path}')
+        if not path.endswith(('.json', '.md', '.png')):
+            parser.error(f'--out must end with .json, .md or .png, got {path}')
+        if path.endswith('.png') and not args.suite:
+            parser.error('--out *.png (the ratio chart) is for --suite only')
     if args.suite:
         try:
             args.method_specs = parse_methods(args.methods)
@@ -1011,7 +1014,52 @@ def run_suite(args) -> dict:
     return _suite_result(rows, args)
 
 
+def suite_plot(rows: List[dict], path: str) -> Dict[str, Dict[str, List[float]]]:
+    """Bar chart of a suite: per phase (inference, training) one group of bars per method, one
+    bar per setting, the height its ratio to the first setting (1 = as fast; a dashed line).
+    Returns what was drawn: ``{phase: {setting: [ratio per method]}}`` (NaN where a method
+    has no figure), methods in the order of ``rows``."""
+    import math
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ok = [r for r in rows if 'error' not in r]
+    methods = list(dict.fromkeys(r['method'] for r in ok))
+    settings = list(dict.fromkeys(r['setting'] for r in ok))
+    phases = [(p, k) for p, k in (('inference', 'infer_ratio'), ('training', 'train_ratio'))
+              if any(k in r for r in ok)]
+    drawn = {}
+    fig, axes = plt.subplots(1, max(1, len(phases)), squeeze=False,
+                             figsize=(max(6, 1.2 * len(methods) * len(phases) + 3), 4))
+    width = 0.8 / max(1, len(settings))
+    for ax, (phase, key) in zip(axes[0], phases):
+        drawn[phase] = {}
+        for j, setting in enumerate(settings):
+            vals = []
+            for m in methods:
+                r = next((r for r in ok if r['method'] == m and r['setting'] == setting), {})
+                vals.append(float(r.get(key, math.nan)))
+            drawn[phase][setting] = vals
+            ax.bar([i + (j - (len(settings) - 1) / 2) * width for i in range(len(methods))],
+                   vals, width, label=setting)
+        ax.axhline(1.0, color='k', ls='--', lw=0.8)
+        ax.set_xticks(range(len(methods)), methods, rotation=30, ha='right')
+        ax.set_title(f'{phase}: x {settings[0]}')
+        ax.set_ylabel(f'throughput / {settings[0]}')
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return drawn
+
+
 def write_out(path: str, out: dict, md: str) -> None:
+    if path.endswith('.png'):
+        suite_plot(out['rows'], path)
+        print(f'wrote {path}')
+        return
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         if path.endswith('.json'):

@@ -9,8 +9,8 @@
 #   bash tools/analysis/gpu_benchmark.sh [--dry-run] [--out-dir DIR]
 #
 # Writes DIR/gpu_benchmark.md (the GPU-only tests' outcome, the tables and the verdict),
-# DIR/gpu_tests.xml, DIR/suite*.json, DIR/pipeline_*.json and DIR/log.txt (default DIR:
-# work_dirs/gpu_benchmark).
+# DIR/gpu_tests.xml, DIR/suite*.json, DIR/suite.png, DIR/pipeline_*.json and DIR/log.txt
+# (default DIR work_dirs/gpu_benchmark).
 # --dry-run: the same steps on the CPU with the tiny test configs (seconds; what the test runs).
 # Environment: PYTHON (default python), METHODS (suite methods, default all),
 # COMPILE_METHODS (default "baseline dan poster_base"), BATCH (inference batch, default 64),
@@ -88,7 +88,7 @@ step "gpu tests" "$PYTHON" -m pytest -q -p no:cacheprovider -rs \
   tests/test_engine/test_performance_amp.py -k gpu --junitxml "$DIR/gpu_tests.xml"
 # shellcheck disable=SC2086
 step suite "$PYTHON" tools/analysis/benchmark.py --suite --device "$DEVICE" --methods $METHODS \
-  --settings $SETTINGS "${SIZE_ARGS[@]}" --out "$DIR/suite.json"
+  --settings $SETTINGS "${SIZE_ARGS[@]}" --out "$DIR/suite.json" "$DIR/suite.png"
 if [ -n "$COMPILE_METHODS" ]; then
   # shellcheck disable=SC2086
   step compile "$PYTHON" tools/analysis/benchmark.py --suite --device "$DEVICE" \
