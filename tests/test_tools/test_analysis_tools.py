@@ -314,6 +314,23 @@ def test_overfit_batch_fits_a_fixed_batch():
     assert all(r[3] > 0 for r in rows)  # the feature spread
 
 
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_overfit_batch_in_mixed_precision(amp, cpu_with_fp16):
+    """--amp: the same steps through FERAmpOptimWrapper also fit the batch; step 0's loss is the
+    fp32 one up to the precision (before any update), the scaler's skips are reported."""
+    tool = load_tool('overfit_batch.py')
+    cfg = osp.join(CONFIGS, 'tiny_synthfer.py')
+    info = {}
+    rows = tool.overfit(cfg, num=8, steps=30, lr=1e-2, amp=amp, info=info)
+    ref = tool.overfit(cfg, num=8, steps=1, lr=1e-2)
+    assert rows[0][1] != ref[0][1] and rows[0][1] == pytest.approx(ref[0][1], rel=0.02)
+    assert rows[-1][1] < 0.5 * rows[0][1]
+    assert all(r[2] > 0 and r[2] == r[2] for r in rows)  # finite, unscaled gradient norms
+    assert 0 <= info['skipped_steps'] < 30
+    if amp == 'fp16':  # the norm is of the true gradient, not of the scaled one (x 65536)
+        assert rows[0][2] == pytest.approx(ref[0][2], rel=0.05)
+
+
 def test_overfit_batch_fresh_batches_and_spread():
     """--fresh draws new faces each step (the loss then differs from the fixed-batch run's from
     step 1 on, same step 0); feature_spread is the batch std of the head input."""

@@ -1,7 +1,7 @@
 """Can a model fit one fixed batch? Adam steps on N rendered SynthFER faces, loss per step.
 
     python tools/analysis/overfit_batch.py CONFIG [--num 32] [--steps 25] [--lr 1e-3]
-        [--every 4] [--seed 0] [--fresh]
+        [--every 4] [--seed 0] [--fresh] [--amp bf16|fp16]
 
 A sanity check for a model whose full training stays at chance level (e.g. PCDA's 1-epoch
 SynthFER rows, docs/pcda.md): the model is built from CONFIG by ``mmfer.apis.build_model``,
@@ -16,8 +16,14 @@ instead of the fixed one. Every printed line also shows the *feature spread*: th
 deviation over the batch of the head's input (``extract_feat``'s ``feat``), averaged over its
 dimensions. A spread that shrinks towards 0 while the loss sits at ln(classes) is a collapse to a
 constant output (PCDA's SynthFER config at Adam 1e-3, docs/pcda.md), not a slow start.
+
+``--amp bf16|fp16`` takes the same steps in mixed precision through
+:class:`~mmfer.engine.optimizers.FERAmpOptimWrapper` (autocast; fp16 with its dynamic loss
+scaler, the gradient norm printed unscaled, and the steps the scaler skipped counted): does the
+model also learn in reduced precision? fp16 on a CPU needs native fp16 (docs/performance.md).
 """
 import argparse
+import contextlib
 import sys
 import time
 from types import SimpleNamespace
@@ -33,6 +39,8 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0, help='seed of the faces and the weights')
     p.add_argument('--fresh', action='store_true',
                    help='a new batch of --num faces at every step instead of one fixed batch')
+    p.add_argument('--amp', choices=['bf16', 'fp16'],
+                   help='mixed precision (FERAmpOptimWrapper; fp16 with a dynamic loss scaler)')
     return p.parse_args(argv)
 
 
@@ -44,10 +52,11 @@ def feature_spread(model, inputs) -> float:
     return float(f.flatten(1).std(0).mean())
 
 
-def overfit(config, num=32, steps=25, lr=1e-3, seed=0, fresh=False):
+def overfit(config, num=32, steps=25, lr=1e-3, seed=0, fresh=False, amp=None, info=None):
     """``[(step, loss, grad_norm, feature_spread)]`` for steps 0 … ``steps - 1`` (loss and
     spread before that step's update); ``fresh``: faces ``step·num … step·num + num - 1`` of
-    the training split at each step, else faces ``0 … num - 1`` every time."""
+    the training split at each step, else faces ``0 … num - 1`` every time. ``amp``: the steps
+    through ``FERAmpOptimWrapper`` (``info['skipped_steps']`` gets the scaler's skips)."""
     import numpy as np
     import torch
     from mmpretrain.structures import DataSample
@@ -78,6 +87,10 @@ def overfit(config, num=32, steps=25, lr=1e-3, seed=0, fresh=False):
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
+    ow = None
+    if amp:
+        from mmfer.engine.optimizers import FERAmpOptimWrapper
+        ow = FERAmpOptimWrapper(dtype=amp, device_type='cpu', optimizer=opt)
     data = batch(0)
     out = []
     for step in range(steps):
@@ -85,27 +98,39 @@ def overfit(config, num=32, steps=25, lr=1e-3, seed=0, fresh=False):
             data = batch(step * num)
         prep = model.data_preprocessor(data, True)
         spread = feature_spread(model, prep['inputs'])
-        losses = model(**prep, mode='loss')
+        with ow.autocast() if ow else contextlib.nullcontext():
+            losses = model(**prep, mode='loss')
         loss = sum(v for k, v in losses.items() if 'loss' in k)
         opt.zero_grad()
-        loss.backward()
-        gn = float(torch.sqrt(sum((p.grad ** 2).sum() for p in params if p.grad is not None)))
-        opt.step()
+        if ow:
+            ow.backward(loss)
+            ow.loss_scaler.unscale_(opt)  # the norm of the true gradient
+        else:
+            loss.backward()
+        gn = float(torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params
+                                  if p.grad is not None)))
+        ow.step() if ow else opt.step()
         out.append((step, loss.item(), gn, spread))
+    if info is not None:
+        info['skipped_steps'] = ow.skipped_steps if ow else 0
     return out
 
 
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    rows = overfit(args.config, args.num, args.steps, args.lr, args.seed, args.fresh)
+    info = {}
+    rows = overfit(args.config, args.num, args.steps, args.lr, args.seed, args.fresh, args.amp,
+                   info)
     for step, loss, gn, spread in rows:
         if step % args.every == 0 or step == len(rows) - 1:
             print(f'step {step:3d}  loss {loss:.3f}  grad norm {gn:.3f}  feature spread '
                   f'{spread:.4f}')
     what = 'fresh batches of' if args.fresh else 'one batch of'
-    print(f'[overfit_batch] {what} {args.num} faces, {args.steps} steps at lr {args.lr:g}: loss '
-          f'{rows[0][1]:.3f} → {rows[-1][1]:.3f}, feature spread {rows[0][3]:.4f} → '
+    amp = f', {args.amp} ({info["skipped_steps"]} steps skipped by the scaler)' if args.amp \
+        else ''
+    print(f'[overfit_batch] {what} {args.num} faces, {args.steps} steps at lr {args.lr:g}{amp}: '
+          f'loss {rows[0][1]:.3f} → {rows[-1][1]:.3f}, feature spread {rows[0][3]:.4f} → '
           f'{rows[-1][3]:.4f} ({time.time() - start:.1f} s)')
     return 0
 
