@@ -1049,23 +1049,21 @@ def suite_plot(rows: List[dict], path: str) -> Dict[str, Dict[str, List[float]]]
         ax.set_ylabel(f'throughput / {settings[0]}')
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return drawn
 
 
 def write_out(path: str, out: dict, md: str) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if path.endswith('.png'):
         suite_plot(out['rows'], path)
-        print(f'wrote {path}')
-        return
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        if path.endswith('.json'):
-            json.dump(out, f, indent=1)
-        else:
-            f.write(md + '\n')
+    else:
+        with open(path, 'w') as f:
+            if path.endswith('.json'):
+                json.dump(out, f, indent=1)
+            else:
+                f.write(md + '\n')
     print(f'wrote {path}')
 
 
