@@ -373,5 +373,10 @@ def test_suite_png_draws_the_ratios(tool, tmp_path, monkeypatch):
     for phase, key in (('inference', 'infer_ratio'), ('training', 'train_ratio')):
         assert drawn[phase]['official'] == [1.0, 1.0]
         assert drawn[phase]['channels_last'] == [by[(m, 'channels_last')][key] for m in methods]
+    assert drawn['failed'] == []
+    # a failed method gets no bars and is named on the chart, not dropped silently
+    rows = out['rows'] + [dict(method='broken', config='x.py', error='ValueError: x')]
+    drawn = tool.suite_plot(rows, str(tmp_path / 'failed.png'))
+    assert drawn['failed'] == ['broken'] and len(drawn['inference']['official']) == 2
     with pytest.raises(SystemExit):
         tool.parse_args([TINY, '--out', str(png)])  # a chart of the suite only

@@ -1014,11 +1014,12 @@ def run_suite(args) -> dict:
     return _suite_result(rows, args)
 
 
-def suite_plot(rows: List[dict], path: str) -> Dict[str, Dict[str, List[float]]]:
+def suite_plot(rows: List[dict], path: str) -> dict:
     """Bar chart of a suite: per phase (inference, training) one group of bars per method, one
     bar per setting, the height its ratio to the first setting (1 = as fast; a dashed line).
     Returns what was drawn: ``{phase: {setting: [ratio per method]}}`` (NaN where a method
-    has no figure), methods in the order of ``rows``."""
+    has no figure), methods in the order of ``rows``, and ``'failed'``: the methods that failed,
+    which have no bars and are named under the plots (their error is in the table)."""
     import math
 
     import matplotlib
@@ -1048,6 +1049,10 @@ def suite_plot(rows: List[dict], path: str) -> Dict[str, Dict[str, List[float]]]
         ax.set_title(f'{phase}: x {settings[0]}')
         ax.set_ylabel(f'throughput / {settings[0]}')
     axes[0][-1].legend(fontsize=8)
+    failed = drawn['failed'] = [r['method'] for r in rows if 'error' in r]
+    if failed:
+        fig.text(0.01, 0.01, f'failed, not drawn: {", ".join(failed)} (see the table)',
+                 color='red', fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
